@@ -1,0 +1,1 @@
+"""pricebot entry points and wiring."""

@@ -1,0 +1,1 @@
+"""pricebot domain: model, commands, alert rules and services, free of I/O libraries."""

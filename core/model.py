@@ -1,0 +1,194 @@
+"""Domain records: observations, products, watches, price points, outbox messages."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from core.money import Money
+
+
+class Availability(enum.StrEnum):
+    IN_STOCK = "InStock"
+    OUT_OF_STOCK = "OutOfStock"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What one read of a product page found. Produced by an extractor, no I/O involved."""
+
+    price: Decimal | None
+    currency: str | None
+    availability: Availability = Availability.UNKNOWN
+    title: str | None = None
+    image: str | None = None
+    canonical_url: str | None = None
+    method: str = "none"
+    confidence: float = 0.0
+
+    @property
+    def money(self) -> Money | None:
+        if self.price is None or self.currency is None:
+            return None
+        return Money(self.price, self.currency)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """A fetched page: final URL after redirects, body bytes and cache validators."""
+
+    url: str
+    status: int
+    body: bytes
+    content_type: str
+    etag: str | None = None
+    last_modified: str | None = None
+    not_modified: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChatAddress:
+    """Where to reply: platform, chat id and optional thread (forum topic)."""
+
+    platform: str
+    chat_id: str
+    thread_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UserRef:
+    """Who sent a command: platform plus the platform's user id."""
+
+    platform: str
+    user_id: str
+    display_name: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}:{self.user_id}"
+
+
+class RuleKind(enum.StrEnum):
+    ANY_DROP = "any"
+    TARGET = "target"
+    DROP_PERCENT = "drop"
+    RESTOCK = "stock"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """What a watch alerts on."""
+
+    kind: RuleKind
+    target: Money | None = None
+    percent: Decimal | None = None
+
+    def describe(self) -> str:
+        if self.kind is RuleKind.TARGET and self.target is not None:
+            return f"alert when the price is {self.target.format()} or less"
+        if self.kind is RuleKind.DROP_PERCENT and self.percent is not None:
+            return f"alert when the price drops {self.percent}% or more"
+        if self.kind is RuleKind.RESTOCK:
+            return "alert when it is back in stock"
+        return "alert on any price drop"
+
+
+class ProductStatus(enum.StrEnum):
+    OK = "ok"
+    STALE = "stale"
+    BROKEN = "broken"
+
+
+@dataclass(slots=True)
+class Product:
+    id: int | None
+    url: str
+    title: str | None = None
+    image: str | None = None
+    currency: str | None = None
+    price: Decimal | None = None
+    availability: Availability = Availability.UNKNOWN
+    status: ProductStatus = ProductStatus.OK
+    status_reason: str | None = None
+    failure_count: int = 0
+    next_check_at: datetime | None = None
+    last_checked_at: datetime | None = None
+    last_success_at: datetime | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    css_selector: str | None = None
+    low_30d: Decimal | None = None
+    high_30d: Decimal | None = None
+    avg_30d: Decimal | None = None
+    low_all: Decimal | None = None
+    high_all: Decimal | None = None
+
+    @property
+    def money(self) -> Money | None:
+        if self.price is None or self.currency is None:
+            return None
+        return Money(self.price, self.currency)
+
+
+@dataclass(frozen=True, slots=True)
+class PricePoint:
+    id: int | None
+    product_id: int
+    observed_at: datetime
+    price: Decimal | None
+    currency: str | None
+    availability: Availability
+
+
+@dataclass(slots=True)
+class Watch:
+    id: int | None
+    owner: str  # UserRef.key of the owner
+    product_id: int
+    address: ChatAddress
+    rule: Rule
+    created_at: datetime
+    active: bool = True
+    baseline_price: Decimal | None = None
+    baseline_currency: str | None = None
+    last_alert_price: Decimal | None = None
+    last_alert_at: datetime | None = None
+    target_armed: bool = True
+    snoozed_until: datetime | None = None
+    paused_reason: str | None = None
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    UNDELIVERABLE = "undeliverable"
+
+
+@dataclass(slots=True)
+class OutboxMessage:
+    id: int | None
+    dedupe_key: str
+    address: ChatAddress
+    payload: dict  # a Reply in its JSON form (core.reply.Reply.to_dict)
+    created_at: datetime
+    status: OutboxStatus = OutboxStatus.PENDING
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    platform_message_id: str | None = None
+    error: str | None = None
+    watch_id: int | None = None
+    owner: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """Summary of a product's price history."""
+
+    low: Decimal | None
+    high: Decimal | None
+    average: Decimal | None
+    points: int = 0
+    extra: dict = field(default_factory=dict)

@@ -1,0 +1,227 @@
+"""Ports: the small abstract classes core talks to; adapters implement them, tests fake them."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from types import TracebackType
+
+from core.model import (
+    ChatAddress,
+    FetchResult,
+    Observation,
+    OutboxMessage,
+    PricePoint,
+    Product,
+    Stats,
+    Watch,
+)
+from core.reply import Reply
+
+
+class Clock(abc.ABC):
+    """Tells the time (timezone-aware UTC)."""
+
+    @abc.abstractmethod
+    def now(self) -> datetime: ...
+
+
+class SystemClock(Clock):
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class Fetcher(abc.ABC):
+    """Fetches a product page. Raises a core.errors.FetchError subclass on failure."""
+
+    @abc.abstractmethod
+    async def fetch(
+        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+    ) -> FetchResult: ...
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+
+class Extractor(abc.ABC):
+    """Reads an Observation from page bytes. Raises NoPriceFound / AmbiguousPrice."""
+
+    @abc.abstractmethod
+    def extract(self, body: bytes, url: str, css_selector: str | None = None) -> Observation: ...
+
+
+class Notifier(abc.ABC):
+    """Sends a Reply to a chat on one platform; returns the platform's message id.
+
+    Raises core.errors.ChatGone, RateLimited or TransientDeliveryError.
+    """
+
+    platform: str
+
+    @abc.abstractmethod
+    async def send(self, address: ChatAddress, reply: Reply) -> str: ...
+
+
+class ProductRepository(abc.ABC):
+    @abc.abstractmethod
+    async def get(self, product_id: int) -> Product | None: ...
+
+    @abc.abstractmethod
+    async def get_by_url(self, url: str) -> Product | None: ...
+
+    @abc.abstractmethod
+    async def add(self, product: Product) -> Product: ...
+
+    @abc.abstractmethod
+    async def update(self, product: Product) -> None: ...
+
+    @abc.abstractmethod
+    async def claim_due(self, now: datetime, until: datetime, limit: int) -> list[Product]:
+        """Products with an interested watch and next_check_at <= now; pushes their
+        next_check_at to `until` so a concurrent worker does not take them too."""
+
+    @abc.abstractmethod
+    async def mark_stale(self, older_than: datetime) -> int: ...
+
+
+class PricePointRepository(abc.ABC):
+    @abc.abstractmethod
+    async def add(self, point: PricePoint) -> PricePoint: ...
+
+    @abc.abstractmethod
+    async def latest(self, product_id: int) -> PricePoint | None: ...
+
+    @abc.abstractmethod
+    async def since(self, product_id: int, start: datetime) -> list[PricePoint]: ...
+
+    @abc.abstractmethod
+    async def stats(self, product_id: int, start: datetime | None) -> Stats: ...
+
+
+class WatchRepository(abc.ABC):
+    @abc.abstractmethod
+    async def add(self, watch: Watch) -> Watch: ...
+
+    @abc.abstractmethod
+    async def update(self, watch: Watch) -> None: ...
+
+    @abc.abstractmethod
+    async def get_owned(self, owner: str, watch_id: int) -> Watch | None:
+        """The watch only if `owner` owns it and it is active."""
+
+    @abc.abstractmethod
+    async def list_owned(self, owner: str) -> list[Watch]: ...
+
+    @abc.abstractmethod
+    async def count_owned(self, owner: str) -> int: ...
+
+    @abc.abstractmethod
+    async def find(self, owner: str, product_id: int, address: ChatAddress) -> Watch | None: ...
+
+    @abc.abstractmethod
+    async def for_product(self, product_id: int) -> list[Watch]: ...
+
+    @abc.abstractmethod
+    async def pause_for_chat(self, address: ChatAddress, reason: str) -> int: ...
+
+
+class OutboxRepository(abc.ABC):
+    @abc.abstractmethod
+    async def add(self, message: OutboxMessage) -> bool:
+        """Adds the message unless its dedupe key is already there; True when added."""
+
+    @abc.abstractmethod
+    async def pending(self, now: datetime, limit: int) -> list[OutboxMessage]:
+        """Pending rows whose next attempt is due, oldest first."""
+
+    @abc.abstractmethod
+    async def update(self, message: OutboxMessage) -> None: ...
+
+    @abc.abstractmethod
+    async def close_pending_for_chat(self, address: ChatAddress, reason: str) -> int: ...
+
+    @abc.abstractmethod
+    async def count_sent_since(self, owner: str, start: datetime) -> int: ...
+
+
+class ChatRepository(abc.ABC):
+    @abc.abstractmethod
+    async def touch(self, address: ChatAddress, kind: str) -> None:
+        """Records that the chat exists and is active."""
+
+    @abc.abstractmethod
+    async def deactivate(self, address: ChatAddress, reason: str) -> None: ...
+
+    @abc.abstractmethod
+    async def is_active(self, address: ChatAddress) -> bool: ...
+
+
+class UserRepository(abc.ABC):
+    @abc.abstractmethod
+    async def ensure(self, key: str, display_name: str) -> None: ...
+
+    @abc.abstractmethod
+    async def is_banned(self, key: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def set_banned(self, key: str, banned: bool) -> None: ...
+
+    @abc.abstractmethod
+    async def count(self) -> int: ...
+
+
+class AuditRepository(abc.ABC):
+    @abc.abstractmethod
+    async def record(self, actor: str, action: str, detail: str, at: datetime) -> None: ...
+
+
+class UnitOfWork(abc.ABC):
+    """One transaction over every repository: commit all or nothing."""
+
+    products: ProductRepository
+    price_points: PricePointRepository
+    watches: WatchRepository
+    outbox: OutboxRepository
+    chats: ChatRepository
+    users: UserRepository
+    audit: AuditRepository
+
+    async def __aenter__(self) -> UnitOfWork:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.rollback()
+
+    @abc.abstractmethod
+    async def commit(self) -> None: ...
+
+    @abc.abstractmethod
+    async def rollback(self) -> None: ...
+
+
+class UnitOfWorkFactory(abc.ABC):
+    """Makes a fresh UnitOfWork per transaction."""
+
+    @abc.abstractmethod
+    def __call__(self) -> UnitOfWork: ...
+
+
+def decimal_or_none(value: object) -> Decimal | None:
+    """Converts a stored numeric to Decimal, keeping None."""
+    if value is None:
+        return None
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+__all__: Sequence[str] = [
+    "AuditRepository", "ChatRepository", "Clock", "Extractor", "Fetcher", "Notifier",
+    "OutboxRepository", "PricePointRepository", "ProductRepository", "SystemClock",
+    "UnitOfWork", "UnitOfWorkFactory", "UserRepository", "WatchRepository",
+]
