@@ -1,0 +1,19 @@
+"""Shared pytest configuration for pricebot's tests."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# The address guard refuses loopback shops; tests run every shop on 127.0.0.1.
+os.environ.setdefault("PRICEBOT_ALLOW_PRIVATE_HOSTS", "true")
+
+POSTGRES_URL = os.environ.get(
+    "PRICEBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    return POSTGRES_URL

@@ -1,0 +1,1 @@
+"""Test doubles: in-memory fakes of the ports and loopback fake servers."""
