@@ -76,6 +76,7 @@ class RuleKind(enum.StrEnum):
     TARGET = "target"
     DROP_PERCENT = "drop"
     RESTOCK = "stock"
+    DEVIATION = "deviation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,8 @@ class Rule:
             return f"alert when the price drops {self.percent}% or more"
         if self.kind is RuleKind.RESTOCK:
             return "alert when it is back in stock"
+        if self.kind is RuleKind.DEVIATION and self.percent is not None:
+            return f"alert when the price is {self.percent}% or more away from its 30-day average"
         return "alert on any price drop"
 
 
@@ -156,6 +159,7 @@ class Watch:
     baseline_currency: str | None = None
     last_alert_price: Decimal | None = None
     last_alert_at: datetime | None = None
+    last_alert_kind: str | None = None
     target_armed: bool = True
     snoozed_until: datetime | None = None
     paused_reason: str | None = None
