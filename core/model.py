@@ -71,6 +71,22 @@ class UserRef:
         return f"{self.platform}:{self.user_id}"
 
 
+class ChatKind(enum.StrEnum):
+    PRIVATE = "private"
+    GROUP = "group"
+    CHANNEL = "channel"
+
+
+@dataclass(frozen=True, slots=True)
+class ChatContext:
+    """Who said something, where, and whether they administer that chat (for feeds)."""
+
+    user: UserRef
+    address: ChatAddress
+    chat_kind: ChatKind = ChatKind.PRIVATE
+    is_chat_admin: bool = False
+
+
 class RuleKind(enum.StrEnum):
     ANY_DROP = "any"
     TARGET = "target"
