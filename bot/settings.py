@@ -1,0 +1,95 @@
+"""Settings from the environment (PRICEBOT_*) or `.env`; the only place that reads them."""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_ADMIN_ENTRY = re.compile(r"^(telegram|discord|console):[A-Za-z0-9_.-]+$")
+_DB_URL = re.compile(r"^(sqlite\+aiosqlite:///.+|postgresql\+asyncpg://.+)$")
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message names the variable and what is expected."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PRICEBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = "sqlite+aiosqlite:///pricebot.db"
+    telegram_token: SecretStr | None = None
+    telegram_base_url: str = "https://api.telegram.org/bot"
+    telegram_webhook_url: str | None = None
+    telegram_webhook_listen: str = "0.0.0.0"
+    telegram_webhook_port: int = Field(default=8443, ge=1, le=65535)
+    telegram_webhook_secret: SecretStr | None = None
+    discord_token: SecretStr | None = None
+    discord_api_base: str = "https://discord.com/api/v10"
+    admins: str = ""
+    check_interval: int = Field(default=3600, gt=0)
+    tick: float = Field(default=10, gt=0)
+    allow_private_hosts: bool = False
+    max_watches_per_user: int = Field(default=100, ge=1)
+    log_level: str = "INFO"
+    alert_cooldown: int = Field(default=6 * 3600, ge=0)
+    daily_alert_cap: int = Field(default=20, ge=1)
+    check_batch: int = Field(default=200, ge=1)
+    check_concurrency: int = Field(default=32, ge=1)
+    connect_timeout: float = Field(default=5.0, gt=0)
+    total_timeout: float = Field(default=20.0, gt=0)
+    max_page_bytes: int = Field(default=5_000_000, ge=10_000)
+    per_host_concurrency: int = Field(default=2, ge=1)
+    per_host_min_gap: float = Field(default=1.0, ge=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not _DB_URL.match(value):
+            raise ValueError(
+                "expected sqlite+aiosqlite:///path/to/file.db or postgresql+asyncpg://user@host/db"
+            )
+        return value
+
+    @field_validator("admins")
+    @classmethod
+    def _admins(cls, value: str) -> str:
+        for entry in filter(None, (part.strip() for part in value.split(","))):
+            if not _ADMIN_ENTRY.match(entry):
+                raise ValueError(
+                    f"bad entry {entry!r}; expected platform:user_id pairs such as "
+                    "telegram:123,discord:456"
+                )
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return level
+
+    @cached_property
+    def admin_keys(self) -> frozenset[str]:
+        """Admin user keys (`platform:user_id`) as core.model.UserRef.key spells them."""
+        return frozenset(filter(None, (part.strip() for part in self.admins.split(","))))
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Reads settings; a bad value raises SettingsError with one line naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        message = first["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"PRICEBOT_{field.upper()}: {message}") from None

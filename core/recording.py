@@ -1,0 +1,134 @@
+"""Record an observation on a product: price point, statistics, alerts into the outbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from core.alert_text import render_alert
+from core.alerts import AlertPolicy, evaluate
+from core.model import Availability, Observation, OutboxMessage, PricePoint, Product, Watch
+from core.money import Money
+from core.ports import UnitOfWork
+
+HEARTBEAT = timedelta(days=1)
+STATS_WINDOW = timedelta(days=30)
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What recording one observation did."""
+
+    point: PricePoint | None  # the new point, or None when nothing changed
+    alerts: int
+    suppressed: int
+
+
+def _changed(last: PricePoint | None, obs: Observation, now: datetime) -> bool:
+    if last is None:
+        return True
+    if (last.price, last.currency, last.availability) != (
+        obs.price,
+        obs.currency,
+        obs.availability,
+    ):
+        return True
+    return now - last.observed_at >= HEARTBEAT
+
+
+def update_product_fields(product: Product, obs: Observation, now: datetime) -> None:
+    """Copies what was read onto the product row (in place)."""
+    product.title = obs.title or product.title
+    product.image = obs.image or product.image
+    product.price = obs.price
+    product.currency = obs.currency
+    product.availability = obs.availability
+    product.last_checked_at = now
+    product.last_success_at = now
+
+
+async def record_observation(
+    uow: UnitOfWork,
+    product: Product,
+    obs: Observation,
+    now: datetime,
+    policy: AlertPolicy,
+    *,
+    skip_watch_ids: frozenset[int] = frozenset(),
+) -> Recorded:
+    """Stores a price point when price, currency or stock changed (or a day passed), refreshes
+    the product's statistics, evaluates every active watch on it and writes alerts to the outbox,
+    all inside the caller's unit of work so they commit together."""
+    assert product.id is not None
+    last = await uow.price_points.latest(product.id)
+    update_product_fields(product, obs, now)
+    if not _changed(last, obs, now):
+        await uow.products.update(product)
+        return Recorded(None, 0, 0)
+    point = await uow.price_points.add(
+        PricePoint(None, product.id, now, obs.price, obs.currency, obs.availability)
+    )
+    window = await uow.price_points.stats(product.id, now - STATS_WINDOW)
+    overall = await uow.price_points.stats(product.id, None)
+    product.low_30d, product.high_30d, product.avg_30d = window.low, window.high, window.average
+    product.low_all, product.high_all = overall.low, overall.high
+    await uow.products.update(product)
+
+    alerts = suppressed = 0
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    for watch in await uow.watches.for_product(product.id):
+        if watch.id in skip_watch_ids:
+            continue
+        sent_today = await uow.outbox.count_sent_since(watch.owner, day_start)
+        decision = evaluate(
+            watch, last, point, avg_30d=product.avg_30d, now=now, policy=policy,
+            alerts_today=sent_today,
+        )
+        if decision.suppressed:
+            suppressed += 1
+        await uow.watches.update(decision.watch)
+        if decision.event is None:
+            continue
+        low = Money(product.low_30d, product.currency) if product.low_30d and product.currency else None
+        reply = render_alert(decision.event, watch=decision.watch, product=product, low_30d=low)
+        added = await uow.outbox.add(
+            OutboxMessage(
+                id=None,
+                dedupe_key=f"alert:{watch.id}:{decision.event.kind}:{point.id}",
+                address=watch.address,
+                payload=reply.to_dict(),
+                created_at=now,
+                watch_id=watch.id,
+                owner=watch.owner,
+            )
+        )
+        alerts += int(added)
+    return Recorded(point, alerts, suppressed)
+
+
+def baseline_watch(watch: Watch, product: Product) -> Watch:
+    """A new watch starts from the product's current price as its baseline.
+
+    A target that is already met when tracking starts is reported in the /track reply, so the
+    watch starts disarmed at that price: it re-arms above the target, or fires on a further drop.
+    """
+    already_met = (
+        watch.rule.target is not None
+        and product.price is not None
+        and product.currency == watch.rule.target.currency
+        and product.price <= watch.rule.target.amount
+    )
+    return replace(
+        watch,
+        baseline_price=product.price,
+        baseline_currency=product.currency,
+        target_armed=not already_met,
+        last_alert_price=product.price if already_met else None,
+    )
+
+
+def in_stock_text(availability: Availability) -> str:
+    return {
+        Availability.IN_STOCK: "in stock",
+        Availability.OUT_OF_STOCK: "out of stock",
+    }.get(availability, "stock unknown")
