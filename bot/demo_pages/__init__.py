@@ -1,0 +1,1 @@
+"""HTML templates of the demo shop."""

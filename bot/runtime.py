@@ -1,0 +1,170 @@
+"""The runtime: builds every part from Settings, starts and stops them explicitly on one loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import TextIO
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from adapters.extract import PageExtractor
+from adapters.storage.engine import make_engine
+from adapters.storage.migrate import upgrade_to_head
+from adapters.storage.uow import SqlUnitOfWorkFactory
+from adapters.web.fetcher import HttpFetcher
+from adapters.web.policy import FetchPolicy
+from bot.settings import Settings
+from core.alerts import AlertPolicy
+from core.checking import Checker, CheckConfig, CycleReport
+from core.delivery import Delivery, DeliveryReport
+from core.ports import Clock, Extractor, Fetcher, Notifier, SystemClock
+from core.service import Dispatcher, ServiceConfig
+
+log = logging.getLogger(__name__)
+
+
+def fetch_policy(settings: Settings) -> FetchPolicy:
+    return FetchPolicy(
+        connect_timeout=settings.connect_timeout,
+        total_timeout=settings.total_timeout,
+        max_bytes=settings.max_page_bytes,
+        per_host_concurrency=settings.per_host_concurrency,
+        per_host_min_gap=settings.per_host_min_gap,
+        allow_private_hosts=settings.allow_private_hosts,
+    )
+
+
+class Runtime:
+    """Owns the engine, the HTTP client, the scheduler and the chat front ends."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        fetcher: Fetcher | None = None,
+        extractor: Extractor | None = None,
+        notifiers: Mapping[str, Notifier] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.engine = make_engine(settings.database_url)
+        self.uow_factory = SqlUnitOfWorkFactory(self.engine)
+        self.fetcher = fetcher or HttpFetcher(fetch_policy(settings))
+        self.extractor = extractor or PageExtractor()
+        self.notifiers: dict[str, Notifier] = dict(notifiers or {})
+        policy = AlertPolicy(
+            cooldown=timedelta(seconds=settings.alert_cooldown),
+            daily_cap=settings.daily_alert_cap,
+        )
+        interval = timedelta(seconds=settings.check_interval)
+        self.dispatcher = Dispatcher(
+            self.uow_factory,
+            self.fetcher,
+            self.extractor,
+            self.clock,
+            ServiceConfig(
+                max_watches_per_user=settings.max_watches_per_user,
+                check_interval=interval,
+                admins=settings.admin_keys,
+                alert_policy=policy,
+            ),
+        )
+        self.checker = Checker(
+            self.uow_factory,
+            self.fetcher,
+            self.extractor,
+            self.clock,
+            CheckConfig(
+                interval=interval,
+                batch=settings.check_batch,
+                concurrency=settings.check_concurrency,
+            ),
+            policy,
+        )
+        self.delivery = Delivery(self.uow_factory, self.notifiers, self.clock)
+        self._scheduler: AsyncIOScheduler | None = None
+        self._telegram = None
+
+    async def migrate_if_sqlite(self) -> None:
+        """SQLite databases are brought up to date automatically; PostgreSQL via `migrate`."""
+        if self.settings.is_sqlite:
+            await asyncio.to_thread(upgrade_to_head, self.settings.database_url)
+
+    async def check_once(self) -> CycleReport:
+        return await self.checker.run_once()
+
+    async def deliver_once(self) -> DeliveryReport:
+        return await self.delivery.run_once()
+
+    def start_scheduler(self) -> None:
+        """Check and delivery ticks every PRICEBOT_TICK seconds; a slow tick is never doubled."""
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        options = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+        scheduler.add_job(self._check_tick, "interval", seconds=self.settings.tick, **options)
+        scheduler.add_job(
+            self._delivery_tick, "interval", seconds=min(self.settings.tick, 2.0), **options
+        )
+        scheduler.start()
+        self._scheduler = scheduler
+
+    async def _check_tick(self) -> None:
+        try:
+            report = await self.checker.run_once()
+            if report.checked:
+                log.info("checked %d products: %d ok, %d failed, %d alerts", report.checked,
+                         report.succeeded, report.failed, report.alerts)
+        except Exception:
+            log.exception("check tick failed")
+
+    async def _delivery_tick(self) -> None:
+        try:
+            await self.delivery.run_once()
+        except Exception:
+            log.exception("delivery tick failed")
+
+    async def start_telegram(self) -> None:
+        from adapters.telegram.app import build_application, register_commands
+        from adapters.telegram.notifier import TelegramNotifier
+        from adapters.telegram.redact import install_token_redaction
+
+        assert self.settings.telegram_token is not None
+        token = self.settings.telegram_token.get_secret_value()
+        install_token_redaction(token)
+        application = build_application(
+            token=token, base_url=self.settings.telegram_base_url, front_door=self.dispatcher
+        )
+        await application.initialize()
+        await register_commands(application.bot, self.dispatcher)
+        await application.start()
+        assert application.updater is not None
+        await application.updater.start_polling(drop_pending_updates=False)
+        self.notifiers["telegram"] = TelegramNotifier(application.bot)
+        self._telegram = application
+
+    async def close(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        if self._telegram is not None:
+            application, self._telegram = self._telegram, None
+            if application.updater is not None and application.updater.running:
+                await application.updater.stop()
+            await application.stop()
+            await application.shutdown()
+        await self.fetcher.aclose()
+        await self.engine.dispose()
+
+
+def configure_logging(settings: Settings, stream: TextIO = sys.stderr) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        stream=stream,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # httpx logs every request URL at INFO; the Telegram one carries the bot token.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
