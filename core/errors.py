@@ -82,6 +82,22 @@ class TransientFetchError(FetchError):
     user_message = "The shop had a temporary error. Try again in a few minutes."
 
 
+class RetryLater(TransientFetchError):
+    """The shop asked us to come back later (429, or 503 with Retry-After) for longer than
+    we wait inline; `retry_after` is the seconds it asked for, when it said."""
+
+    user_message = "The shop asked me to slow down. I will try again later."
+
+    def __init__(self, retry_after: float | None = None, user_message: str | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(user_message)
+
+
+class TooManyRedirects(FetchError):
+    reason = "too_many_redirects"
+    user_message = "That link redirects too many times. Send the product page's own address."
+
+
 # ----- extraction -----------------------------------------------------------------------
 
 
