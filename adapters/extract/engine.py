@@ -1,0 +1,182 @@
+"""The extraction chain: site rule -> JSON-LD -> microdata/RDFa -> meta tags -> heuristics,
+with the user's selector first when it matches; first confident answer wins."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from urllib.parse import unquote
+
+from adapters.extract import heuristics, jsonld, markup, selector, sites
+from adapters.extract import availability as stock
+from adapters.extract.currencies import currency_of_country, normalise_code
+from adapters.extract.findings import Finding, Offer
+from adapters.extract.page import Page
+from core.errors import AmbiguousPrice, NoPriceFound
+from core.model import Availability, Observation
+
+class PriceUnavailable(NoPriceFound):
+    """No price to pay now, but the page said what it could (sold out, title): restock
+    alerts need that, so the partial Observation (price None) travels with the error."""
+
+    def __init__(self, observation: Observation) -> None:
+        self.observation = observation
+        super().__init__()
+
+
+# Below this a finding is only used when nothing better answers, and never to break a tie.
+_CONFIDENT = 0.6
+
+
+def extract_observation(body: bytes, url: str, css_selector: str | None = None) -> Observation:
+    """Reads the main product's current price, currency, stock, title and image from a page.
+
+    Raises NoPriceFound when the page shows no price, AmbiguousPrice when it shows several
+    prices for the product and nothing tells which one is current.
+    """
+    page = Page(body, url)
+    steps: list[Callable[[Page], Finding | None]] = []
+    if css_selector and css_selector.strip():
+        # The user's selector goes first: they set it because the automatic answer was wrong
+        # or ambiguous for this page. When it matches nothing the normal chain still runs.
+        steps.append(lambda p: selector.extract(p, css_selector))
+    rule = sites.rule_for(page)
+    if rule is not None:
+        steps.append(rule)
+    steps += [jsonld.extract, markup.extract_microdata, markup.extract_opengraph, heuristics.extract]
+
+    rivals: list[tuple[Decimal, str | None]] = []
+    for step in steps:
+        finding = step(page)
+        if finding is None:
+            continue
+        if finding.no_price:
+            raise PriceUnavailable(_partial(page, finding))
+        chosen = _resolve(finding, page)
+        if chosen is None:
+            for price in finding.distinct_prices():
+                if price not in rivals:
+                    rivals.append(price)
+            continue
+        if rivals and finding.confidence < _CONFIDENT:
+            continue
+        if rivals and not any(chosen[0].amount == amount for amount, _ in rivals):
+            # A weaker source naming a price that the stronger one did not list does not
+            # settle the question.
+            if finding.confidence < 0.85:
+                continue
+        return _observation(page, finding, *chosen)
+    if rivals:
+        raise AmbiguousPrice([(amount, _currency(page, cur) or "") for amount, cur in rivals])
+    raise NoPriceFound()
+
+
+def _resolve(finding: Finding, page: Page) -> tuple[Offer, list[Offer]] | None:
+    """The offer whose price is the current one, with every offer at that price; None when
+    the finding holds several prices that cannot be told apart."""
+    offers = finding.selling_offers()
+    if not offers:
+        return None
+    if finding.ambiguous:
+        return None
+    narrowed = _narrow(offers, page)
+    prices = {(offer.amount, offer.currency) for offer in narrowed}
+    if len({amount for amount, _ in prices}) != 1:
+        return None
+    first = narrowed[0]
+    return first, [offer for offer in offers if offer.amount == first.amount]
+
+
+def _narrow(offers: list[Offer], page: Page) -> list[Offer]:
+    if len({offer.amount for offer in offers}) == 1:
+        return offers
+    # The variant the link points to: its own URL, or its SKU in the link.
+    address = unquote(page.url).lower()
+    by_url = [
+        offer
+        for offer in offers
+        if (offer.url and unquote(offer.url).lower().rstrip("/") == address.rstrip("/"))
+        or (offer.sku and len(offer.sku) >= 4 and offer.sku.lower() in address)
+    ]
+    if by_url and len({offer.amount for offer in by_url}) == 1:
+        return by_url
+    # Prices in the shop's own currency, when the page also lists other currencies.
+    local = currency_of_country(page.url)
+    if local and len({offer.currency for offer in offers}) > 1:
+        in_local = [offer for offer in offers if offer.currency == local]
+        if in_local and len({offer.amount for offer in in_local}) == 1:
+            return in_local
+    # What can be bought now, when the other prices belong to sold-out variants.
+    buyable = [offer for offer in offers if offer.availability is Availability.IN_STOCK]
+    if buyable and len({offer.amount for offer in buyable}) == 1:
+        return buyable
+    return offers
+
+
+def _currency(page: Page, found: str | None) -> str | None:
+    """Currency order: the finding's (structured data or symbol), any the page states in its
+    meta tags, then the shop's country."""
+    if found:
+        return found
+    stated = normalise_code(
+        page.meta_first("product:price:currency", "og:price:currency", "pricecurrency")
+    )
+    return stated or currency_of_country(page.url)
+
+
+def _observation(page: Page, finding: Finding, offer: Offer, same_price: list[Offer]) -> (
+    Observation
+):
+    availability = _availability(page, finding, same_price)
+    title = finding.title or page.meta_first("og:title", "twitter:title") or page.head_title
+    image = finding.image or page.meta_first("og:image", "twitter:image")
+    canonical = finding.canonical_url or page.canonical_link or page.meta_first("og:url")
+    return Observation(
+        price=offer.amount,
+        currency=_currency(page, offer.currency),
+        availability=availability,
+        title=_plain(title),
+        image=image,
+        canonical_url=canonical,
+        method=finding.method,
+        confidence=finding.confidence,
+    )
+
+
+def _partial(page: Page, finding: Finding) -> Observation:
+    title = finding.title or page.meta_first("og:title") or page.head_title
+    return Observation(
+        price=None,
+        currency=None,
+        availability=finding.availability,
+        title=_plain(title),
+        image=finding.image,
+        canonical_url=finding.canonical_url or page.canonical_link,
+        method=finding.method,
+        confidence=finding.confidence,
+    )
+
+
+def _availability(page: Page, finding: Finding, same_price: list[Offer]) -> Availability:
+    states = {offer.availability for offer in same_price} - {Availability.UNKNOWN}
+    if Availability.IN_STOCK in states:
+        return Availability.IN_STOCK
+    if states:
+        return Availability.OUT_OF_STOCK
+    if finding.availability is not Availability.UNKNOWN:
+        return finding.availability
+    structured = jsonld.availability_anywhere(page)
+    if structured is not Availability.UNKNOWN:
+        return structured
+    meta_state = stock.from_value(page.meta_first("product:availability", "og:availability") or "")
+    if meta_state is not Availability.UNKNOWN:
+        return meta_state
+    return heuristics.page_availability(page)
+
+
+def _plain(text: str | None) -> str | None:
+    """Titles are plain text: whitespace collapsed, never markup to interpret."""
+    if text is None:
+        return None
+    collapsed = " ".join(text.split())
+    return collapsed[:300] or None

@@ -1,0 +1,51 @@
+"""What one extractor found on a page: candidate offers for the main product, plus details."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from core.model import Availability
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """One price the page states for the product (a variant, a seller, a was/now price...)."""
+
+    amount: Decimal
+    currency: str | None
+    availability: Availability = Availability.UNKNOWN
+    sku: str | None = None
+    url: str | None = None
+    # True for prices that are not the selling price: list/was/strikethrough prices.
+    reference: bool = False
+
+
+@dataclass(slots=True)
+class Finding:
+    """One extractor's answer. `offers` may hold several prices; the engine decides."""
+
+    method: str
+    confidence: float
+    offers: list[Offer] = field(default_factory=list)
+    availability: Availability = Availability.UNKNOWN
+    title: str | None = None
+    image: str | None = None
+    canonical_url: str | None = None
+    # Set when the extractor itself knows the page shows several prices it cannot tell apart.
+    ambiguous: bool = False
+    # Set by a site rule that knows the page has no price to pay now (sold out, only other
+    # sellers' offers): the chain stops instead of picking up a stale price elsewhere.
+    no_price: bool = False
+
+    def selling_offers(self) -> list[Offer]:
+        current = [offer for offer in self.offers if not offer.reference and offer.amount > 0]
+        return current
+
+    def distinct_prices(self) -> list[tuple[Decimal, str | None]]:
+        seen: list[tuple[Decimal, str | None]] = []
+        for offer in self.selling_offers():
+            key = (offer.amount.normalize(), offer.currency)
+            if key not in [(amount.normalize(), cur) for amount, cur in seen]:
+                seen.append((offer.amount, offer.currency))
+        return seen

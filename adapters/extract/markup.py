@@ -1,0 +1,173 @@
+"""Microdata, RDFa and OpenGraph / product meta tags -> the main product's offers."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from lxml import etree
+
+from adapters.extract import availability as stock
+from adapters.extract.currencies import normalise_code
+from adapters.extract.findings import Finding, Offer
+from adapters.extract.page import Page
+from adapters.extract.prices import parse_price
+from adapters.extract.text import element_text
+from core.model import Availability
+
+# One pass over the tree for every microdata and RDFa property we read.
+_PROPERTIES = etree.XPath(
+    "//*[@itemprop or @property or @itemscope]"
+    "[not(ancestor-or-self::script) and not(ancestor-or-self::style)]"
+)
+_T = TypeVar("_T")
+_PRICE_NAMES = {"price", "lowprice", "saleprice"}
+_REFERENCE_NAMES = {"highprice", "listprice", "regularprice", "oldprice", "wasprice"}
+
+
+def _names(element: etree._Element) -> list[str]:
+    raw = (element.get("itemprop") or "") + " " + (element.get("property") or "")
+    names = []
+    for name in raw.split():
+        name = name.rsplit("/", 1)[-1].rsplit(":", 1)[-1].rsplit("#", 1)[-1].lower()
+        if name:
+            names.append(name)
+    return names
+
+
+def _value(element: etree._Element) -> str:
+    for attribute in ("content", "value", "data-price", "href", "src", "datetime"):
+        value = element.get(attribute)
+        if value is not None and value.strip():
+            return value.strip()
+    return element_text(element)
+
+
+def _scope_of(element: etree._Element) -> etree._Element | None:
+    parent = element.getparent()
+    while parent is not None:
+        if parent.get("itemscope") is not None or parent.get("typeof") is not None:
+            return parent
+        parent = parent.getparent()
+    return None
+
+
+def _is_product_scope(element: etree._Element | None) -> bool:
+    while element is not None:
+        kind = (element.get("itemtype") or element.get("typeof") or "").lower()
+        if any(word in kind for word in ("product", "offer", "vehicle", "book", "car")):
+            return True
+        if "review" in kind or "rating" in kind or "breadcrumb" in kind:
+            return False
+        element = _scope_of(element)
+    return True  # a price outside any scope still names the page's price
+
+
+def extract_microdata(page: Page) -> Finding | None:
+    """Offers read from itemprop/property attributes (schema.org microdata and RDFa)."""
+    tree = page.tree
+    if tree is None:
+        return None
+    finding = Finding(method="microdata", confidence=0.9)
+    currency_by_scope: dict[int, str] = {}
+    availability_by_scope: dict[int, Availability] = {}
+    prices: list[tuple[etree._Element | None, str, bool]] = []
+    first_product_scope: etree._Element | None = None
+    for element in _PROPERTIES(tree):
+        kind = (element.get("itemtype") or element.get("typeof") or "").lower()
+        if first_product_scope is None and "product" in kind:
+            first_product_scope = element
+        names = _names(element)
+        if not names:
+            continue
+        scope = _scope_of(element)
+        key = id(scope)
+        for name in names:
+            if name in _PRICE_NAMES or name in _REFERENCE_NAMES:
+                if _is_product_scope(scope):
+                    prices.append((scope, _value(element), name in _REFERENCE_NAMES))
+            elif name == "pricecurrency":
+                code = normalise_code(_value(element))
+                if code:
+                    currency_by_scope.setdefault(key, code)
+            elif name == "availability":
+                state = stock.from_value(_value(element))
+                if state is Availability.UNKNOWN:
+                    state = stock.from_text(_value(element))
+                if state is not Availability.UNKNOWN:
+                    availability_by_scope.setdefault(key, state)
+            elif name == "name" and finding.title is None and _is_main(scope, first_product_scope):
+                finding.title = _value(element) or None
+            elif name == "image" and finding.image is None and _is_main(scope, first_product_scope):
+                finding.image = _value(element) or None
+    for scope, raw, reference in prices:
+        key = id(scope)
+        currency = currency_by_scope.get(key) or _inherited(scope, currency_by_scope)
+        parsed = parse_price(raw, currency_hint=currency, language=page.language, url=page.url)
+        if parsed is None:
+            continue
+        state = availability_by_scope.get(key) or _inherited(scope, availability_by_scope)
+        finding.offers.append(
+            Offer(
+                parsed.amount,
+                parsed.currency or currency,
+                state or Availability.UNKNOWN,
+                reference=reference,
+            )
+        )
+    if not finding.offers:
+        return None
+    states = {offer.availability for offer in finding.offers} - {Availability.UNKNOWN}
+    if not states:
+        states = set(availability_by_scope.values())
+    if Availability.IN_STOCK in states:
+        finding.availability = Availability.IN_STOCK
+    elif states:
+        finding.availability = Availability.OUT_OF_STOCK
+    return finding
+
+
+def _is_main(scope: etree._Element | None, product: etree._Element | None) -> bool:
+    return product is None or scope is product
+
+
+def _inherited(scope: etree._Element | None, table: dict[int, _T]) -> _T | None:
+    # An Offer scope often leaves its currency to the Product scope around it, and vice versa
+    # (a Product's availability in a meta next to the offer): look upwards, then anywhere.
+    while scope is not None:
+        scope = _scope_of(scope)
+        if scope is not None and id(scope) in table:
+            return table[id(scope)]
+    if id(None) in table:
+        return table[id(None)]
+    values = list(table.values())
+    return values[0] if len(set(map(str, values))) == 1 else None
+
+
+def extract_opengraph(page: Page) -> Finding | None:
+    """OpenGraph / Facebook product tags and other price metas in the head."""
+    amount_text = page.meta_first(
+        "product:sale_price:amount", "og:sale_price:amount", "product:price:amount",
+        "og:price:amount", "product:price", "og:price", "price", "itemprop:price",
+    )
+    if amount_text is None:
+        label = page.meta_first("twitter:label1") or ""
+        if "price" in label.lower() or "preis" in label.lower() or "prix" in label.lower():
+            amount_text = page.meta_first("twitter:data1")
+    if amount_text is None:
+        return None
+    currency = normalise_code(
+        page.meta_first(
+            "product:sale_price:currency", "og:sale_price:currency", "product:price:currency",
+            "og:price:currency", "pricecurrency", "currency",
+        )
+    )
+    parsed = parse_price(amount_text, currency_hint=currency, language=page.language, url=page.url)
+    if parsed is None:
+        return None
+    state = stock.from_value(page.meta_first("product:availability", "og:availability") or "")
+    finding = Finding(method="opengraph", confidence=0.8, availability=state)
+    finding.offers.append(Offer(parsed.amount, parsed.currency or currency, state))
+    finding.title = page.meta_first("og:title", "twitter:title")
+    finding.image = page.meta_first("og:image", "twitter:image")
+    finding.canonical_url = page.meta_first("og:url")
+    return finding
