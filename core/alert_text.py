@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core import errors
 from core.alerts import AlertEvent, EventKind
 from core.model import Availability, Product, Watch
 from core.money import Money, percent_change
@@ -17,9 +18,11 @@ _HEADLINES = {
     EventKind.RESTOCK: "Back in stock",
 }
 
-# Known fetch/extraction reason codes (core.errors ...reason) in words; other reasons are
-# shown as given.
+# Why a page broke, in words, by core.errors reason code. The check cycle may pass either the
+# code or the error's user_message (written for /track, with advice that does not fit here).
 _STATUS_REASONS = {
+    "fetch": "fetching it keeps failing",
+    "extraction": "I can no longer read its price",
     "invalid_url": "the address is not valid",
     "private_address": "it points to a private network address",
     "not_found": "the shop says it does not exist any more (404/410)",
@@ -31,6 +34,18 @@ _STATUS_REASONS = {
     "no_price": "I can no longer find a price on it",
     "ambiguous_price": "it shows several different prices and I cannot tell which is right",
 }
+_KNOWN_ERRORS: tuple[type[errors.FetchError] | type[errors.ExtractionError], ...] = (
+    errors.InvalidUrl,
+    errors.PrivateAddress,
+    errors.NotFound,
+    errors.Blocked,
+    errors.Timeout,
+    errors.TooLarge,
+    errors.NotAProductPage,
+    errors.TransientFetchError,
+    errors.NoPriceFound,
+)
+_REASON_CODE_BY_MESSAGE = {error.user_message: error.reason for error in _KNOWN_ERRORS}
 
 
 def render_alert(
@@ -55,11 +70,10 @@ def render_status_change(product: Product, *, broken: bool, reason: str) -> Repl
     """Tells a watcher that a page can no longer be read (and why), or can be read again."""
     title = _short_title(product)
     if broken:
-        why = _STATUS_REASONS.get(reason, reason).strip().rstrip(".")
         blocks = [
             f"Cannot read this page any more: {title}",
-            f"This page can no longer be read because {why}. No price alerts come from it "
-            "until it works again; I keep checking and will tell you when it does.",
+            f"{_broken_because(reason)} No price alerts come from it until it works again; "
+            "I keep checking and will tell you when it does.",
             product.url,
         ]
     else:
@@ -71,6 +85,20 @@ def render_status_change(product: Product, *, broken: bool, reason: str) -> Repl
             product.url,
         ]
     return Reply.say(*blocks, buttons=(Button("Open", url=product.url),))
+
+
+def _broken_because(reason: str) -> str:
+    reason = reason.strip()
+    code = _REASON_CODE_BY_MESSAGE.get(reason, reason)
+    if code in _STATUS_REASONS:
+        return f"This page can no longer be read because {_STATUS_REASONS[code]}."
+    if not reason:
+        return "This page can no longer be read."
+    if reason[0].isupper() or ". " in reason:
+        # Already a sentence of its own (e.g. an error message we have no words for).
+        ending = "" if reason.endswith((".", "!", "?")) else "."
+        return f"This page can no longer be read. {reason}{ending}"
+    return f"This page can no longer be read because {reason.rstrip('.')}."
 
 
 def _headline(event: AlertEvent) -> str:

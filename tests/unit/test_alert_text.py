@@ -9,6 +9,7 @@ import pytest
 
 from core.alert_text import render_alert, render_status_change
 from core.alerts import AlertEvent, EventKind
+from core.errors import Blocked, NoPriceFound
 from core.model import Availability, ChatAddress, Product, Rule, RuleKind, Watch
 from core.money import Money
 from core.reply import Button
@@ -217,19 +218,32 @@ def test_alert_survives_the_outbox_round_trip() -> None:
     assert type(reply).from_dict(reply.to_dict()) == reply
 
 
+BROKEN = "This page can no longer be read"
+
+
 @pytest.mark.parametrize(
     ("reason", "expected"),
     [
-        ("not_found", "the shop says it does not exist any more (404/410)"),
-        ("no_price", "I can no longer find a price on it"),
-        ("the shop moved it behind a login.", "the shop moved it behind a login"),
+        ("not_found", f"{BROKEN} because the shop says it does not exist any more (404/410)."),
+        ("no_price", f"{BROKEN} because I can no longer find a price on it."),
+        (
+            Blocked.user_message,
+            f"{BROKEN} because the shop blocks my requests (403 or a captcha page).",
+        ),
+        (NoPriceFound.user_message, f"{BROKEN} because I can no longer find a price on it."),
+        (
+            "the shop moved it behind a login.",
+            f"{BROKEN} because the shop moved it behind a login.",
+        ),
+        ("The shop is closed. Come back later", f"{BROKEN}. The shop is closed. Come back later."),
     ],
-    ids=["known-code", "extraction-code", "free-text"],
+    ids=["code", "extraction-code", "error-message", "extraction-message", "clause", "sentence"],
 )
 def test_broken_page_message_says_why(reason: str, expected: str) -> None:
     reply = render_status_change(make_product(), broken=True, reason=reason)
     assert reply.blocks[0] == f"Cannot read this page any more: {TITLE}"
-    assert f"This page can no longer be read because {expected}." in reply.text
+    assert reply.blocks[1].startswith(expected + " ")
+    assert "Try again" not in reply.text  # /track advice does not belong in this message
     assert URL in reply.text
     assert reply.buttons == (Button("Open", url=URL),)
 
