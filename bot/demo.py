@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import tempfile
 import time
@@ -31,6 +32,7 @@ class DemoClock(Clock):
 
 async def run_demo(out: TextIO = sys.stdout) -> int:
     started = time.perf_counter()
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # the story is on stdout
     shop = DemoShop()
     shop.start()
     clock = DemoClock()
@@ -94,4 +96,5 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
 
 
 def settings_interval(seconds: int) -> timedelta:
-    return timedelta(seconds=seconds + 1)
+    """Far enough ahead that every product is due, whatever its scheduling jitter."""
+    return timedelta(seconds=seconds * 1.2)
