@@ -1,0 +1,1 @@
+"""Storage adapter: SQLModel tables, repositories, unit of work, engine and migrations runner."""

@@ -1,0 +1,226 @@
+"""SQLModel tables: the database schema of pricebot (Alembic compares migrations to this)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+from adapters.storage.types import ExactDecimal, UTCDateTime
+
+# Deterministic constraint names: Alembic can only alter or drop named constraints, and
+# SQLite batch migrations need them to rebuild a table.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = SQLModel.metadata
+
+# Tables that grow with time get 64-bit ids on PostgreSQL; SQLite only auto-increments a
+# column declared exactly INTEGER PRIMARY KEY, which is 64-bit there anyway.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+# Short identifiers (platform names, chat ids, user keys, enum values).
+PLATFORM = String(16)
+CHAT_ID = String(64)
+USER_KEY = String(128)
+CODE = String(32)
+CURRENCY = String(3)
+
+
+class UserRow(SQLModel, table=True):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(sa_type=USER_KEY)  # UserRef.key, e.g. "telegram:123"
+    display_name: str = Field(default="", sa_type=Text)
+    banned: bool = False
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ChatRow(SQLModel, table=True):
+    __tablename__ = "chats"
+    __table_args__ = (UniqueConstraint("platform", "chat_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(sa_type=PLATFORM)
+    chat_id: str = Field(sa_type=CHAT_ID)
+    kind: str = Field(sa_type=CODE)
+    active: bool = True
+    inactive_reason: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ProductRow(SQLModel, table=True):
+    __tablename__ = "products"
+    __table_args__ = (
+        UniqueConstraint("url"),
+        Index("ix_products_status_last_success_at", "status", "last_success_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(sa_type=Text)
+    title: str | None = Field(default=None, sa_type=Text)
+    image: str | None = Field(default=None, sa_type=Text)
+    currency: str | None = Field(default=None, sa_type=CURRENCY)
+    price: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    availability: str = Field(sa_type=CODE)
+    status: str = Field(sa_type=CODE)
+    status_reason: str | None = Field(default=None, sa_type=Text)
+    failure_count: int = 0
+    next_check_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    last_checked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_success_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    etag: str | None = Field(default=None, sa_type=Text)
+    last_modified: str | None = Field(default=None, sa_type=Text)
+    css_selector: str | None = Field(default=None, sa_type=Text)
+    low_30d: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    high_30d: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    avg_30d: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    low_all: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    high_all: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+
+
+class PricePointRow(SQLModel, table=True):
+    __tablename__ = "price_points"
+    __table_args__ = (Index("ix_price_points_product_id_observed_at", "product_id", "observed_at"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    product_id: int = Field(foreign_key="products.id", ondelete="CASCADE")
+    observed_at: datetime = Field(sa_type=UTCDateTime)
+    price: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    currency: str | None = Field(default=None, sa_type=CURRENCY)
+    availability: str = Field(sa_type=CODE)
+
+
+class WatchRow(SQLModel, table=True):
+    __tablename__ = "watches"
+    __table_args__ = (
+        Index("ix_watches_product_id_active", "product_id", "active"),
+        Index("ix_watches_owner_active", "owner", "active"),
+        Index("ix_watches_platform_chat_id", "platform", "chat_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner: str = Field(sa_type=USER_KEY)
+    product_id: int = Field(foreign_key="products.id", ondelete="CASCADE")
+    platform: str = Field(sa_type=PLATFORM)
+    chat_id: str = Field(sa_type=CHAT_ID)
+    thread_id: str | None = Field(default=None, sa_type=CHAT_ID)
+    rule_kind: str = Field(sa_type=CODE)
+    target_amount: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    target_currency: str | None = Field(default=None, sa_type=CURRENCY)
+    rule_percent: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    active: bool = True
+    baseline_price: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    baseline_currency: str | None = Field(default=None, sa_type=CURRENCY)
+    last_alert_price: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    last_alert_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_alert_kind: str | None = Field(default=None, sa_type=CODE)
+    target_armed: bool = True
+    snoozed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    paused_reason: str | None = Field(default=None, sa_type=Text)
+
+
+class HoldingRow(SQLModel, table=True):
+    __tablename__ = "holdings"
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner: str = Field(sa_type=USER_KEY, index=True)
+    # A holding is either a tracked product page or a card looked up by name.
+    product_id: int | None = Field(
+        default=None, foreign_key="products.id", ondelete="SET NULL", index=True
+    )
+    card_name: str | None = Field(default=None, sa_type=Text)
+    quantity: Decimal = Field(sa_type=ExactDecimal)
+    cost_amount: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    cost_currency: str | None = Field(default=None, sa_type=CURRENCY)
+    alert_pct: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class FeedRow(SQLModel, table=True):
+    __tablename__ = "feeds"
+    __table_args__ = (Index("ix_feeds_platform_chat_id", "platform", "chat_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(sa_type=PLATFORM)
+    chat_id: str = Field(sa_type=CHAT_ID)
+    thread_id: str | None = Field(default=None, sa_type=CHAT_ID)
+    min_drop_pct: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    filter_text: str | None = Field(default=None, sa_type=Text)
+    active: bool = True
+    created_by: str = Field(sa_type=USER_KEY)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class OutboxRow(SQLModel, table=True):
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("dedupe_key"),
+        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_outbox_owner_created_at", "owner", "created_at"),
+        Index("ix_outbox_platform_chat_id_status", "platform", "chat_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    dedupe_key: str = Field(sa_type=String(255))
+    platform: str = Field(sa_type=PLATFORM)
+    chat_id: str = Field(sa_type=CHAT_ID)
+    thread_id: str | None = Field(default=None, sa_type=CHAT_ID)
+    payload: dict[str, Any] = Field(sa_type=JSON)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    status: str = Field(sa_type=CODE)
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    platform_message_id: str | None = Field(default=None, sa_type=CHAT_ID)
+    error: str | None = Field(default=None, sa_type=Text)
+    # No foreign key: a message outlives whatever produced it (and feeds have no watch).
+    watch_id: int | None = None
+    owner: str | None = Field(default=None, sa_type=USER_KEY)
+
+
+class AuditRow(SQLModel, table=True):
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    at: datetime = Field(sa_type=UTCDateTime, index=True)
+    actor: str = Field(sa_type=USER_KEY)
+    action: str = Field(sa_type=String(64))
+    detail: str = Field(default="", sa_type=Text)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core Table behind a SQLModel class (repositories use Core statements)."""
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
+
+
+users = table_of(UserRow)
+chats = table_of(ChatRow)
+products = table_of(ProductRow)
+price_points = table_of(PricePointRow)
+watches = table_of(WatchRow)
+holdings = table_of(HoldingRow)
+feeds = table_of(FeedRow)
+outbox = table_of(OutboxRow)
+audit_log = table_of(AuditRow)

@@ -1,0 +1,1 @@
+"""Alembic environment and revisions for pricebot's database (installed with the package)."""
