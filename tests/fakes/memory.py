@@ -1,0 +1,446 @@
+"""In-memory unit of work: the repository ports without a database, with commit/rollback."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+from core.model import (
+    ChatAddress,
+    OutboxMessage,
+    OutboxStatus,
+    PricePoint,
+    Product,
+    ProductStatus,
+    Stats,
+    Watch,
+)
+from core.ports import (
+    AuditRepository,
+    ChatRepository,
+    OutboxRepository,
+    PricePointRepository,
+    ProductRepository,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    UserRepository,
+    WatchRepository,
+)
+
+K = TypeVar("K")
+V = TypeVar("V")
+R = TypeVar("R")
+
+
+class ConstraintViolation(Exception):
+    """What a database would reject: a duplicate unique value or a missing referenced row."""
+
+
+@dataclass(slots=True)
+class ChatState:
+    kind: str
+    active: bool = True
+    inactive_reason: str | None = None
+
+
+@dataclass(slots=True)
+class UserState:
+    display_name: str = ""
+    banned: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    actor: str
+    action: str
+    detail: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """Only what the ports look at so far: which product a holding keeps being checked."""
+
+    owner: str
+    product_id: int | None
+
+
+@dataclass
+class MemoryStore:
+    """The committed state every MemoryUnitOfWork of one factory shares.
+
+    Ids come from counters that, like database sequences, are not given back on rollback.
+    """
+
+    products: dict[int, Product] = field(default_factory=dict)
+    price_points: dict[int, PricePoint] = field(default_factory=dict)
+    watches: dict[int, Watch] = field(default_factory=dict)
+    outbox: dict[int, OutboxMessage] = field(default_factory=dict)
+    chats: dict[tuple[str, str], ChatState] = field(default_factory=dict)
+    users: dict[str, UserState] = field(default_factory=dict)
+    audit: dict[int, AuditEntry] = field(default_factory=dict)
+    holdings: dict[int, Holding] = field(default_factory=dict)
+    commits: int = 0
+    _counters: dict[str, Iterator[int]] = field(default_factory=dict)
+
+    def next_id(self, table: str) -> int:
+        return next(self._counters.setdefault(table, itertools.count(1)))
+
+    def add_holding(self, owner: str, product_id: int | None) -> int:
+        """Test helper until holdings get a repository port: a committed holding row."""
+        holding_id = self.next_id("holdings")
+        self.holdings[holding_id] = Holding(owner, product_id)
+        return holding_id
+
+
+class _Table(Generic[K, V]):
+    """One table as seen by one unit of work: committed rows plus its own changes.
+
+    Rows are copied on the way in and out, so changing a returned object changes nothing
+    until it is passed to update(), as with a database.
+    """
+
+    def __init__(self, committed: dict[K, V]) -> None:
+        self._committed = committed
+        self._changes: dict[K, V] = {}
+
+    def get(self, key: K) -> V | None:
+        value = self._changes.get(key, self._committed.get(key))
+        return copy.deepcopy(value)
+
+    def put(self, key: K, value: V) -> None:
+        self._changes[key] = copy.deepcopy(value)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._changes or key in self._committed
+
+    def rows(self) -> list[tuple[K, V]]:
+        merged = {**self._committed, **self._changes}
+        return [(key, copy.deepcopy(value)) for key, value in merged.items()]
+
+    def values(self) -> list[V]:
+        return [value for _, value in self.rows()]
+
+    def changed(self) -> dict[K, V]:
+        return self._changes
+
+    def commit(self) -> None:
+        self._committed.update(self._changes)
+        self._changes.clear()
+
+    def rollback(self) -> None:
+        self._changes.clear()
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value!r}: pricebot stores timezone-aware UTC")
+    return value.astimezone(UTC)
+
+
+def _stored(record: R) -> R:
+    """What a database would keep: datetimes as aware UTC, no floats for amounts."""
+    assert is_dataclass(record) and not isinstance(record, type)
+    changes: dict[str, Any] = {}
+    for f in fields(record):
+        value = getattr(record, f.name)
+        if isinstance(value, datetime):
+            changes[f.name] = _utc(value)
+        elif isinstance(value, float):
+            raise TypeError(f"{f.name} must be a Decimal, not a float")
+    rule = getattr(record, "rule", None)
+    if rule is not None and isinstance(rule.percent, float):
+        raise TypeError("rule percent must be a Decimal, not a float")
+    return replace(record, **changes) if changes else record  # type: ignore[type-var]
+
+
+def _summarize(prices: list[tuple[Decimal, str | None]]) -> Stats:
+    if not prices:
+        return Stats(None, None, None, 0)
+    currency = prices[-1][1]
+    amounts = [price for price, cur in prices if cur == currency]
+    return Stats(
+        low=min(amounts),
+        high=max(amounts),
+        average=sum(amounts, Decimal(0)) / len(amounts),
+        points=len(amounts),
+        extra={"currency": currency},
+    )
+
+
+def _same_chat(address: ChatAddress, other: ChatAddress) -> bool:
+    return (address.platform, address.chat_id) == (other.platform, other.chat_id)
+
+
+class _MemoryRepository:
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+        self._store = uow.store
+
+
+class MemoryProductRepository(_MemoryRepository, ProductRepository):
+    async def get(self, product_id: int) -> Product | None:
+        return self._uow.t_products.get(product_id)
+
+    async def get_by_url(self, url: str) -> Product | None:
+        return next((p for p in self._uow.t_products.values() if p.url == url), None)
+
+    async def add(self, product: Product) -> Product:
+        if any(p.url == product.url for p in self._uow.t_products.values()):
+            raise ConstraintViolation(f"products.url must be unique: {product.url}")
+        product.id = self._store.next_id("products")
+        self._uow.t_products.put(product.id, _stored(product))
+        return product
+
+    async def update(self, product: Product) -> None:
+        if product.id in self._uow.t_products:
+            self._uow.t_products.put(product.id, _stored(product))
+
+    async def claim_due(self, now: datetime, until: datetime, limit: int) -> list[Product]:
+        interested = {w.product_id for w in self._uow.t_watches.values() if w.active}
+        interested |= {h.product_id for h in self._store.holdings.values()}
+        due = [
+            p
+            for p in self._uow.t_products.values()
+            if p.id in interested and (p.next_check_at is None or p.next_check_at <= now)
+        ]
+        due.sort(key=lambda p: (p.next_check_at is not None, p.next_check_at or now, p.id))
+        claimed = due[:limit]
+        for product in claimed:
+            product.next_check_at = _utc(until)
+            self._uow.t_products.put(product.id, product)
+        return claimed
+
+    async def mark_stale(self, older_than: datetime) -> int:
+        stale = [
+            p
+            for p in self._uow.t_products.values()
+            if p.status is ProductStatus.OK
+            and p.last_success_at is not None
+            and p.last_success_at < older_than
+        ]
+        for product in stale:
+            product.status = ProductStatus.STALE
+            self._uow.t_products.put(product.id, product)
+        return len(stale)
+
+
+class MemoryPricePointRepository(_MemoryRepository, PricePointRepository):
+    def _of(self, product_id: int) -> list[PricePoint]:
+        points = [p for p in self._uow.t_price_points.values() if p.product_id == product_id]
+        return sorted(points, key=lambda p: (p.observed_at, p.id))
+
+    async def add(self, point: PricePoint) -> PricePoint:
+        if point.product_id not in self._uow.t_products:
+            raise ConstraintViolation(f"no product {point.product_id}")
+        stored = _stored(replace(point, id=self._store.next_id("price_points")))
+        self._uow.t_price_points.put(stored.id, stored)
+        return stored
+
+    async def latest(self, product_id: int) -> PricePoint | None:
+        points = self._of(product_id)
+        return points[-1] if points else None
+
+    async def since(self, product_id: int, start: datetime) -> list[PricePoint]:
+        return [p for p in self._of(product_id) if p.observed_at >= start]
+
+    async def stats(self, product_id: int, start: datetime | None) -> Stats:
+        return _summarize(
+            [
+                (p.price, p.currency)
+                for p in self._of(product_id)
+                if p.price is not None and (start is None or p.observed_at >= start)
+            ]
+        )
+
+
+class MemoryWatchRepository(_MemoryRepository, WatchRepository):
+    def _active(self, keep: Callable[[Watch], bool]) -> list[Watch]:
+        found = [w for w in self._uow.t_watches.values() if w.active and keep(w)]
+        return sorted(found, key=lambda w: w.id or 0)
+
+    async def add(self, watch: Watch) -> Watch:
+        if watch.product_id not in self._uow.t_products:
+            raise ConstraintViolation(f"no product {watch.product_id}")
+        watch.id = self._store.next_id("watches")
+        self._uow.t_watches.put(watch.id, _stored(watch))
+        return watch
+
+    async def update(self, watch: Watch) -> None:
+        if watch.id in self._uow.t_watches:
+            self._uow.t_watches.put(watch.id, _stored(watch))
+
+    async def get_owned(self, owner: str, watch_id: int) -> Watch | None:
+        found = self._active(lambda w: w.id == watch_id and w.owner == owner)
+        return found[0] if found else None
+
+    async def list_owned(self, owner: str) -> list[Watch]:
+        return self._active(lambda w: w.owner == owner)
+
+    async def count_owned(self, owner: str) -> int:
+        return len(self._active(lambda w: w.owner == owner))
+
+    async def find(self, owner: str, product_id: int, address: ChatAddress) -> Watch | None:
+        found = self._active(
+            lambda w: w.owner == owner and w.product_id == product_id and w.address == address
+        )
+        return found[0] if found else None
+
+    async def for_product(self, product_id: int) -> list[Watch]:
+        return self._active(lambda w: w.product_id == product_id)
+
+    async def pause_for_chat(self, address: ChatAddress, reason: str) -> int:
+        paused = self._active(lambda w: _same_chat(w.address, address))
+        for watch in paused:
+            watch.active = False
+            watch.paused_reason = reason
+            self._uow.t_watches.put(watch.id, watch)
+        return len(paused)
+
+
+class MemoryOutboxRepository(_MemoryRepository, OutboxRepository):
+    async def add(self, message: OutboxMessage) -> bool:
+        if any(m.dedupe_key == message.dedupe_key for m in self._uow.t_outbox.values()):
+            return False
+        message.id = self._store.next_id("outbox")
+        self._uow.t_outbox.put(message.id, _stored(message))
+        return True
+
+    async def pending(self, now: datetime, limit: int) -> list[OutboxMessage]:
+        due = [
+            m
+            for m in self._uow.t_outbox.values()
+            if m.status is OutboxStatus.PENDING
+            and (m.next_attempt_at is None or m.next_attempt_at <= now)
+        ]
+        return sorted(due, key=lambda m: m.id or 0)[:limit]
+
+    async def update(self, message: OutboxMessage) -> None:
+        if message.id in self._uow.t_outbox:
+            self._uow.t_outbox.put(message.id, _stored(message))
+
+    async def close_pending_for_chat(self, address: ChatAddress, reason: str) -> int:
+        closed = [
+            m
+            for m in self._uow.t_outbox.values()
+            if m.status is OutboxStatus.PENDING and _same_chat(m.address, address)
+        ]
+        for message in closed:
+            message.status = OutboxStatus.UNDELIVERABLE
+            message.error = reason
+            self._uow.t_outbox.put(message.id, message)
+        return len(closed)
+
+    async def count_sent_since(self, owner: str, start: datetime) -> int:
+        return sum(
+            1
+            for m in self._uow.t_outbox.values()
+            if m.owner == owner
+            and m.status in (OutboxStatus.PENDING, OutboxStatus.SENT)
+            and m.created_at >= start
+        )
+
+
+class MemoryChatRepository(_MemoryRepository, ChatRepository):
+    """Chats by platform and chat id; a chat never seen counts as active."""
+
+    async def touch(self, address: ChatAddress, kind: str) -> None:
+        self._uow.t_chats.put((address.platform, address.chat_id), ChatState(kind))
+
+    async def deactivate(self, address: ChatAddress, reason: str) -> None:
+        key = (address.platform, address.chat_id)
+        state = self._uow.t_chats.get(key) or ChatState("unknown")
+        state.active, state.inactive_reason = False, reason
+        self._uow.t_chats.put(key, state)
+
+    async def is_active(self, address: ChatAddress) -> bool:
+        state = self._uow.t_chats.get((address.platform, address.chat_id))
+        return True if state is None else state.active
+
+
+class MemoryUserRepository(_MemoryRepository, UserRepository):
+    async def ensure(self, key: str, display_name: str) -> None:
+        state = self._uow.t_users.get(key) or UserState()
+        if display_name or key not in self._uow.t_users:
+            state.display_name = display_name or state.display_name
+            self._uow.t_users.put(key, state)
+
+    async def is_banned(self, key: str) -> bool:
+        state = self._uow.t_users.get(key)
+        return state is not None and state.banned
+
+    async def set_banned(self, key: str, banned: bool) -> None:
+        state = self._uow.t_users.get(key) or UserState()
+        state.banned = banned
+        self._uow.t_users.put(key, state)
+
+    async def count(self) -> int:
+        return len(self._uow.t_users.rows())
+
+
+class MemoryAuditRepository(_MemoryRepository, AuditRepository):
+    async def record(self, actor: str, action: str, detail: str, at: datetime) -> None:
+        self._uow.t_audit.put(
+            self._store.next_id("audit"), AuditEntry(actor, action, detail, _utc(at))
+        )
+
+
+class MemoryUnitOfWork(UnitOfWork):
+    """One transaction over a MemoryStore: changes are private until commit()."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+        self.t_products = _Table(store.products)
+        self.t_price_points = _Table(store.price_points)
+        self.t_watches = _Table(store.watches)
+        self.t_outbox = _Table(store.outbox)
+        self.t_chats = _Table(store.chats)
+        self.t_users = _Table(store.users)
+        self.t_audit = _Table(store.audit)
+        self._tables: list[_Table[Any, Any]] = [
+            self.t_products,
+            self.t_price_points,
+            self.t_watches,
+            self.t_outbox,
+            self.t_chats,
+            self.t_users,
+            self.t_audit,
+        ]
+        self.products = MemoryProductRepository(self)
+        self.price_points = MemoryPricePointRepository(self)
+        self.watches = MemoryWatchRepository(self)
+        self.outbox = MemoryOutboxRepository(self)
+        self.chats = MemoryChatRepository(self)
+        self.users = MemoryUserRepository(self)
+        self.audit = MemoryAuditRepository(self)
+
+    async def commit(self) -> None:
+        # A concurrent unit of work may have committed the same dedupe key meanwhile; the
+        # database's unique index would keep only the first, so the fake does too.
+        taken = {m.dedupe_key for m in self.store.outbox.values()}
+        changed = self.t_outbox.changed()
+        for message_id, message in list(changed.items()):
+            if message_id not in self.store.outbox and message.dedupe_key in taken:
+                del changed[message_id]
+        for table in self._tables:
+            table.commit()
+        self.store.commits += 1
+
+    async def rollback(self) -> None:
+        for table in self._tables:
+            table.rollback()
+
+
+class MemoryUnitOfWorkFactory(UnitOfWorkFactory):
+    """Makes units of work over one shared MemoryStore (`factory.store` for assertions)."""
+
+    def __init__(self, store: MemoryStore | None = None) -> None:
+        self.store = store if store is not None else MemoryStore()
+
+    def __call__(self) -> MemoryUnitOfWork:
+        return MemoryUnitOfWork(self.store)
