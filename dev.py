@@ -27,8 +27,6 @@ def ensure_venv() -> None:
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted:
         return
-    if sys.version_info < (3, 11):
-        sys.exit(f"pricebot needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     if not (BIN / "python").exists():
         print("creating virtual environment in .venv ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
@@ -67,6 +65,9 @@ def ensure_postgres() -> None:
 
 
 def main() -> int:
+    if sys.version_info < (3, 11):  # noqa: UP036 - this file runs before the venv exists
+        print(f"pricebot needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+        return 2
     if len(sys.argv) < 2 or sys.argv[1] not in {"demo", "test", "setup"}:
         print("usage: python3 dev.py demo | test [pytest args] | setup", file=sys.stderr)
         return 2

@@ -66,10 +66,9 @@ def _telegram_sender(settings: Settings) -> dict:
     """A worker has no chat front end but still delivers Telegram alerts."""
     if settings.telegram_token is None:
         return {}
-    from telegram import Bot
-
     from adapters.telegram.notifier import TelegramNotifier
     from adapters.telegram.redact import install_token_redaction
+    from telegram import Bot
 
     token = settings.telegram_token.get_secret_value()
     install_token_redaction(token)

@@ -59,8 +59,10 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
             await chat.say(f"/track {shop.url('lamp')} stock", echo=True)
             await chat.say(f"/track {shop.url('kettle')} -5", echo=True)
 
-            narrate("the shop cuts the kettle to 39.90 € and the headphones to £109.00, "
-                    "and the lamp comes back in stock")
+            narrate(
+                "the shop cuts the kettle to 39.90 € and the headphones to £109.00, "
+                "and the lamp comes back in stock"
+            )
             shop.set_price("kettle", Decimal("39.90"))
             shop.set_price("headphones", Decimal("109.00"))
             shop.set_stock("lamp", True)
@@ -79,8 +81,10 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
             clock.offset += settings_interval(settings.check_interval)
             again = await runtime.check_once()
             repeat = await runtime.deliver_once()
-            out.write(f"checked {again.checked} products, {again.alerts} new alerts, "
-                      f"{repeat.sent} delivered\n")
+            out.write(
+                f"checked {again.checked} products, {again.alerts} new alerts, "
+                f"{repeat.sent} delivered\n"
+            )
 
             await chat.say("/watches", echo=True)
             await chat.say("/untrack 3", echo=True)

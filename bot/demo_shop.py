@@ -28,7 +28,10 @@ class DemoShop:
     """Serves /p/<slug> from the bundled templates with the current price and stock."""
 
     def __init__(self, items: dict[str, ShopItem] | None = None) -> None:
-        self.items = dict(items or {k: ShopItem(v.template, v.price, v.in_stock) for k, v in DEFAULT_ITEMS.items()})
+        self.items = dict(
+            items
+            or {k: ShopItem(v.template, v.price, v.in_stock) for k, v in DEFAULT_ITEMS.items()}
+        )
         self._templates = {
             item.template: Template(
                 resources.files("bot.demo_pages").joinpath(item.template).read_text("utf-8")
@@ -62,19 +65,23 @@ class DemoShop:
             if item is None:
                 return None
             price, in_stock = item.price, item.in_stock
-        return self._templates[item.template].substitute(
-            price=f"{price:.2f}",
-            price_text=f"{price:.2f}".replace(".", ","),
-            availability="InStock" if in_stock else "OutOfStock",
-            og_availability="instock" if in_stock else "oos",
-            stock_text="In stock, ships today" if in_stock else "Currently out of stock",
-        ).encode("utf-8")
+        return (
+            self._templates[item.template]
+            .substitute(
+                price=f"{price:.2f}",
+                price_text=f"{price:.2f}".replace(".", ","),
+                availability="InStock" if in_stock else "OutOfStock",
+                og_availability="instock" if in_stock else "oos",
+                stock_text="In stock, ships today" if in_stock else "Currently out of stock",
+            )
+            .encode("utf-8")
+        )
 
     def start(self) -> str:
         shop = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 shop.requests += 1
                 slug = self.path.removeprefix("/p/").split("?", 1)[0]
                 body = shop.render(slug) if self.path.startswith("/p/") else None

@@ -19,7 +19,7 @@ from adapters.web.fetcher import HttpFetcher
 from adapters.web.policy import FetchPolicy
 from bot.settings import Settings
 from core.alerts import AlertPolicy
-from core.checking import Checker, CheckConfig, CycleReport
+from core.checking import CheckConfig, Checker, CycleReport
 from core.delivery import Delivery, DeliveryReport
 from core.ports import Clock, Extractor, Fetcher, Notifier, SystemClock
 from core.service import Dispatcher, ServiceConfig
@@ -116,8 +116,13 @@ class Runtime:
         try:
             report = await self.checker.run_once()
             if report.checked:
-                log.info("checked %d products: %d ok, %d failed, %d alerts", report.checked,
-                         report.succeeded, report.failed, report.alerts)
+                log.info(
+                    "checked %d products: %d ok, %d failed, %d alerts",
+                    report.checked,
+                    report.succeeded,
+                    report.failed,
+                    report.alerts,
+                )
         except Exception:
             log.exception("check tick failed")
 
@@ -167,4 +172,6 @@ def configure_logging(settings: Settings, stream: TextIO = sys.stderr) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # httpx logs every request URL at INFO; the Telegram one carries the bot token.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
+    logging.getLogger("httpx").setLevel(
+        max(logging.WARNING, logging.getLevelName(settings.log_level))
+    )

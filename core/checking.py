@@ -79,11 +79,15 @@ class Checker:
     async def _claim(self) -> list[Product]:
         now = self._clock.now()
         async with self._write_lock, self._uow() as uow:
-            claimed = await uow.products.claim_due(now, now + self._config.lease, self._config.batch)
+            claimed = await uow.products.claim_due(
+                now, now + self._config.lease, self._config.batch
+            )
             await uow.commit()
         return claimed
 
-    async def _guarded(self, product: Product, semaphore: asyncio.Semaphore, report: CycleReport) -> None:
+    async def _guarded(
+        self, product: Product, semaphore: asyncio.Semaphore, report: CycleReport
+    ) -> None:
         async with semaphore:
             try:
                 await self.check(product, report)
@@ -98,7 +102,9 @@ class Checker:
             )
             observation = None
             if not fetched.not_modified:
-                observation = self._extractor.extract(fetched.body, fetched.url, product.css_selector)
+                observation = self._extractor.extract(
+                    fetched.body, fetched.url, product.css_selector
+                )
                 if observation.price is None and observation.availability != "OutOfStock":
                     raise NoPriceFound()
         except (FetchError, ExtractionError) as error:
@@ -145,7 +151,9 @@ class Checker:
                 product.status_reason = error.user_message
             await uow.products.update(product)
             if newly_broken:
-                await self._tell_watchers(uow, product, broken=True, reason=error.user_message, now=now)
+                await self._tell_watchers(
+                    uow, product, broken=True, reason=error.user_message, now=now
+                )
             await uow.commit()
 
     async def _tell_watchers(
@@ -168,7 +176,9 @@ class Checker:
             )
 
     def _next_check(self, now: datetime, *, failures: int) -> datetime:
-        base = self._config.interval * (2 ** min(failures, 16)) if failures else self._config.interval
+        base = (
+            self._config.interval * (2 ** min(failures, 16)) if failures else self._config.interval
+        )
         base = min(base, self._config.max_backoff)
         spread = base.total_seconds() * self._config.jitter
         return now + base + timedelta(seconds=self._rng.uniform(-spread, spread))

@@ -68,8 +68,12 @@ class Delivery:
                 report.undeliverable += 1
                 return
             except RateLimited as limited:
-                await self._retry(row, f"rate limited {limited.retry_after}s",
-                                  timedelta(seconds=limited.retry_after), count_attempt=False)
+                await self._retry(
+                    row,
+                    f"rate limited {limited.retry_after}s",
+                    timedelta(seconds=limited.retry_after),
+                    count_attempt=False,
+                )
                 report.retried += 1
                 return
             except TransientDeliveryError as error:
@@ -104,7 +108,12 @@ class Delivery:
         return row.status is OutboxStatus.UNDELIVERABLE
 
     async def _chat_gone(self, address: ChatAddress, reason: str) -> None:
-        log.info("chat %s:%s is gone (%s); pausing its watches", address.platform, address.chat_id, reason)
+        log.info(
+            "chat %s:%s is gone (%s); pausing its watches",
+            address.platform,
+            address.chat_id,
+            reason,
+        )
         async with self._uow() as uow:
             await uow.chats.deactivate(address, reason)
             await uow.watches.pause_for_chat(address, reason)

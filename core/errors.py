@@ -44,22 +44,33 @@ class FetchError(PricebotError):
 
 class InvalidUrl(FetchError):
     reason = "invalid_url"
-    user_message = "That is not a web address I can open. Send a full link like https://shop.example/item."
+    user_message = (
+        "That is not a web address I can open. Send a full link like https://shop.example/item."
+    )
 
 
 class PrivateAddress(FetchError):
     reason = "private_address"
-    user_message = "That link points to a private or local network address, which I do not open. Send a public shop link."
+    user_message = (
+        "That link points to a private or local network address, which I do not open. "
+        "Send a public shop link."
+    )
 
 
 class NotFound(FetchError):
     reason = "not_found"
-    user_message = "The shop says this page does not exist (404/410). Check the link, or track the product's current page."
+    user_message = (
+        "The shop says this page does not exist (404/410). Check the link, or track the "
+        "product's current page."
+    )
 
 
 class Blocked(FetchError):
     reason = "blocked"
-    user_message = "The shop blocked the request (403 or a captcha page). Try again later or send another shop's link."
+    user_message = (
+        "The shop blocked the request (403 or a captcha page). Try again later or send "
+        "another shop's link."
+    )
 
 
 class Timeout(FetchError):
@@ -74,7 +85,9 @@ class TooLarge(FetchError):
 
 class NotAProductPage(FetchError):
     reason = "not_a_product_page"
-    user_message = "That link is not a web page I can read (wrong content type). Send a product page link."
+    user_message = (
+        "That link is not a web page I can read (wrong content type). Send a product page link."
+    )
 
 
 class TransientFetchError(FetchError):

@@ -9,9 +9,22 @@ from decimal import ROUND_HALF_UP, Decimal
 _MINOR_DIGITS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "HUF": 2, "KWD": 3, "BHD": 3}
 
 _SYMBOLS = {
-    "USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹", "KRW": "₩",
-    "PLN": "zł", "CHF": "CHF ", "SEK": "kr", "NOK": "kr", "DKK": "kr", "RUB": "₽",
-    "TRY": "₺", "BRL": "R$", "CAD": "CA$", "AUD": "A$",
+    "USD": "$",
+    "EUR": "€",
+    "GBP": "£",
+    "JPY": "¥",
+    "INR": "₹",
+    "KRW": "₩",
+    "PLN": "zł",
+    "CHF": "CHF ",
+    "SEK": "kr",
+    "NOK": "kr",
+    "DKK": "kr",
+    "RUB": "₽",
+    "TRY": "₺",
+    "BRL": "R$",
+    "CAD": "CA$",
+    "AUD": "A$",
 }
 
 

@@ -221,7 +221,18 @@ def decimal_or_none(value: object) -> Decimal | None:
 
 
 __all__: Sequence[str] = [
-    "AuditRepository", "ChatRepository", "Clock", "Extractor", "Fetcher", "Notifier",
-    "OutboxRepository", "PricePointRepository", "ProductRepository", "SystemClock",
-    "UnitOfWork", "UnitOfWorkFactory", "UserRepository", "WatchRepository",
+    "AuditRepository",
+    "ChatRepository",
+    "Clock",
+    "Extractor",
+    "Fetcher",
+    "Notifier",
+    "OutboxRepository",
+    "PricePointRepository",
+    "ProductRepository",
+    "SystemClock",
+    "UnitOfWork",
+    "UnitOfWorkFactory",
+    "UserRepository",
+    "WatchRepository",
 ]

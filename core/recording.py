@@ -81,7 +81,12 @@ async def record_observation(
             continue
         sent_today = await uow.outbox.count_sent_since(watch.owner, day_start)
         decision = evaluate(
-            watch, last, point, avg_30d=product.avg_30d, now=now, policy=policy,
+            watch,
+            last,
+            point,
+            avg_30d=product.avg_30d,
+            now=now,
+            policy=policy,
             alerts_today=sent_today,
         )
         if decision.suppressed:
@@ -89,7 +94,11 @@ async def record_observation(
         await uow.watches.update(decision.watch)
         if decision.event is None:
             continue
-        low = Money(product.low_30d, product.currency) if product.low_30d and product.currency else None
+        low = (
+            Money(product.low_30d, product.currency)
+            if product.low_30d and product.currency
+            else None
+        )
         reply = render_alert(decision.event, watch=decision.watch, product=product, low_30d=low)
         added = await uow.outbox.add(
             OutboxMessage(

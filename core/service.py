@@ -225,9 +225,7 @@ class Dispatcher(ChatFrontDoor):
         fetched = await self._fetcher.fetch(url)
         observation = self._extractor.extract(fetched.body, fetched.url)
         if observation.price is None:
-            raise UsageError(
-                "I could not find a price on that page. Send the product's own page."
-            )
+            raise UsageError("I could not find a price on that page. Send the product's own page.")
         rule = resolve_rule(command.target, observation.currency)
         now = self._clock.now()
         async with self._uow() as uow:
@@ -238,8 +236,14 @@ class Dispatcher(ChatFrontDoor):
                 )
             existing = await uow.watches.find(owner, product.id or 0, ctx.address)
             await record_observation(
-                uow, product, observation, now, self._config.alert_policy,
-                skip_watch_ids=frozenset({existing.id}) if existing and existing.id else frozenset(),
+                uow,
+                product,
+                observation,
+                now,
+                self._config.alert_policy,
+                skip_watch_ids=frozenset({existing.id})
+                if existing and existing.id
+                else frozenset(),
             )
             if existing is not None:
                 watch = baseline_watch(replace(existing, rule=rule), product)
@@ -256,7 +260,9 @@ class Dispatcher(ChatFrontDoor):
             await uow.commit()
         blocks = [f"{verb} #{watch.id}:", _describe_product(product), rule.describe().capitalize()]
         if rule.kind is RuleKind.TARGET and not watch.target_armed:
-            blocks.append("It is already at or below your target; I will tell you if it drops further.")
+            blocks.append(
+                "It is already at or below your target; I will tell you if it drops further."
+            )
         return Reply.say(*blocks, buttons=(Button("Open", url=product.url),))
 
     async def _watches(self, ctx: ChatContext, page: int) -> Reply:
@@ -274,7 +280,9 @@ class Dispatcher(ChatFrontDoor):
             buttons.append(Button("‹ Previous", action=f"page:watches:{page - 1}"))
         if page < pages:
             buttons.append(Button("Next ›", action=f"page:watches:{page + 1}"))
-        header = f"Your watches ({len(watches)})" + (f", page {page} of {pages}" if pages > 1 else "")
+        header = f"Your watches ({len(watches)})" + (
+            f", page {page} of {pages}" if pages > 1 else ""
+        )
         return Reply.say(header + ":", *lines, buttons=tuple(buttons))
 
     async def _watch_line(self, uow: UnitOfWork, watch: Watch) -> str:

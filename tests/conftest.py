@@ -23,7 +23,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """In CI the shared product pages must be there; a skip for want of them is a failure."""
     from tests.paths import PRODUCT_PAGES
 
-    if os.environ.get("PRICEBOT_REQUIRE_SHARED") and not (PRODUCT_PAGES / "ground-truth.json").exists():
+    if (
+        os.environ.get("PRICEBOT_REQUIRE_SHARED")
+        and not (PRODUCT_PAGES / "ground-truth.json").exists()
+    ):
         raise pytest.UsageError(
             f"PRICEBOT_REQUIRE_SHARED is set but {PRODUCT_PAGES} is missing; CI needs ../shared."
         )

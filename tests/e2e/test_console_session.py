@@ -78,7 +78,10 @@ def test_chat_command_reads_stdin_and_answers(tmp_path):
         text=True,
         timeout=60,
         cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin", "PRICEBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PRICEBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'c.db'}",
+        },
     )
     assert result.returncode == 0, result.stderr
     assert "/track" in result.stdout
@@ -88,7 +91,11 @@ def test_chat_command_reads_stdin_and_answers(tmp_path):
 def test_run_without_token_names_the_variables(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "bot", "run"],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path, env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin"},
     )
     assert result.returncode != 0
     assert "PRICEBOT_TELEGRAM_TOKEN" in result.stderr
@@ -98,7 +105,10 @@ def test_run_without_token_names_the_variables(tmp_path):
 def test_bad_setting_stops_start_up_with_one_line(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "bot", "check"],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
         env={"PATH": "/usr/bin:/bin", "PRICEBOT_CHECK_INTERVAL": "-1"},
     )
     assert result.returncode == 2

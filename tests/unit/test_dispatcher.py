@@ -74,7 +74,7 @@ async def test_track_replies_with_product_price_stock_and_rule(world):
 
 
 async def test_track_strips_tracking_parameters(world):
-    dispatcher, uow, fetcher, _ = world
+    dispatcher, _, fetcher, _ = world
     reply = await dispatcher.handle_text(ALICE, f"/track {KETTLE}?utm_source=mail#reviews")
     assert not reply.is_error, reply.text
     assert fetcher.fetches == [KETTLE]
@@ -148,7 +148,7 @@ async def test_untrack_target_and_buttons_for_the_owner(world):
 
 
 async def test_same_product_twice_updates_instead_of_duplicating(world):
-    dispatcher, uow, fetcher, _ = world
+    dispatcher, uow, *_ = world
     await dispatcher.handle_text(ALICE, f"/track {KETTLE}")
     reply = await dispatcher.handle_text(ALICE, f"/track {KETTLE} 40")
     assert "Updated your watch" in reply.text

@@ -10,8 +10,16 @@ from bot.settings import SettingsError, load_settings
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # no stray .env
-    for name in ("DATABASE_URL", "ADMINS", "CHECK_INTERVAL", "TICK", "TELEGRAM_TOKEN",
-                 "ALLOW_PRIVATE_HOSTS", "MAX_WATCHES_PER_USER", "LOG_LEVEL"):
+    for name in (
+        "DATABASE_URL",
+        "ADMINS",
+        "CHECK_INTERVAL",
+        "TICK",
+        "TELEGRAM_TOKEN",
+        "ALLOW_PRIVATE_HOSTS",
+        "MAX_WATCHES_PER_USER",
+        "LOG_LEVEL",
+    ):
         monkeypatch.delenv(f"PRICEBOT_{name}", raising=False)
 
 
