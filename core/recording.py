@@ -76,29 +76,32 @@ async def record_observation(
 
     alerts = suppressed = 0
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    low = Money(product.low_30d, product.currency) if product.low_30d and product.currency else None
     for watch in await uow.watches.for_product(product.id):
         if watch.id in skip_watch_ids:
             continue
-        sent_today = await uow.outbox.count_sent_since(watch.owner, day_start)
         decision = evaluate(
-            watch,
-            last,
-            point,
-            avg_30d=product.avg_30d,
-            now=now,
-            policy=policy,
-            alerts_today=sent_today,
+            watch, last, point, avg_30d=product.avg_30d, now=now, policy=policy, alerts_today=0
         )
-        if decision.suppressed:
-            suppressed += 1
-        await uow.watches.update(decision.watch)
+        if decision.event is not None:
+            # The daily cap needs a count query; only a watch about to alert pays for it, so a
+            # product with a thousand quiet watchers costs no thousand queries.
+            sent_today = await uow.outbox.count_sent_since(watch.owner, day_start)
+            if sent_today:
+                decision = evaluate(
+                    watch,
+                    last,
+                    point,
+                    avg_30d=product.avg_30d,
+                    now=now,
+                    policy=policy,
+                    alerts_today=sent_today,
+                )
+        suppressed += int(decision.suppressed is not None)
+        if decision.watch != watch:
+            await uow.watches.update(decision.watch)
         if decision.event is None:
             continue
-        low = (
-            Money(product.low_30d, product.currency)
-            if product.low_30d and product.currency
-            else None
-        )
         reply = render_alert(decision.event, watch=decision.watch, product=product, low_30d=low)
         added = await uow.outbox.add(
             OutboxMessage(

@@ -14,6 +14,7 @@ from core.alerts import AlertPolicy
 from core.dispatcher import ChatFrontDoor
 from core.errors import (
     LimitReached,
+    NoPriceFound,
     NotFoundForUser,
     PermissionDenied,
     PricebotError,
@@ -36,6 +37,7 @@ from core.urls import canonical_url, looks_like_url
 log = logging.getLogger(__name__)
 
 SNOOZE = timedelta(hours=24)
+FRESH_FOR = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,13 +222,17 @@ class Dispatcher(ChatFrontDoor):
                     f"You already track {self._config.max_watches_per_user} products, the most "
                     "allowed. Remove one with /untrack <id> first."
                 )
+            known = await uow.products.get_by_url(url)
             await uow.commit()
-        # The network round trip happens outside any transaction.
-        fetched = await self._fetcher.fetch(url)
-        observation = self._extractor.extract(fetched.body, fetched.url)
-        if observation.price is None:
-            raise UsageError("I could not find a price on that page. Send the product's own page.")
-        rule = resolve_rule(command.target, observation.currency)
+        observation = None
+        if not self._fresh(known):
+            # The network round trip happens outside any transaction.
+            fetched = await self._fetcher.fetch(url)
+            observation = self._extractor.extract(fetched.body, fetched.url)
+            if observation.price is None:
+                raise NoPriceFound()
+        currency = observation.currency if observation else known.currency if known else None
+        rule = resolve_rule(command.target, currency)
         now = self._clock.now()
         async with self._uow() as uow:
             product = await uow.products.get_by_url(url)
@@ -235,16 +241,11 @@ class Dispatcher(ChatFrontDoor):
                     Product(id=None, url=url, next_check_at=now + self._config.check_interval)
                 )
             existing = await uow.watches.find(owner, product.id or 0, ctx.address)
-            await record_observation(
-                uow,
-                product,
-                observation,
-                now,
-                self._config.alert_policy,
-                skip_watch_ids=frozenset({existing.id})
-                if existing and existing.id
-                else frozenset(),
-            )
+            if observation is not None:
+                skip = frozenset({existing.id}) if existing and existing.id else frozenset()
+                await record_observation(
+                    uow, product, observation, now, self._config.alert_policy, skip_watch_ids=skip
+                )
             if existing is not None:
                 watch = baseline_watch(replace(existing, rule=rule), product)
                 await uow.watches.update(watch)
@@ -264,6 +265,16 @@ class Dispatcher(ChatFrontDoor):
                 "It is already at or below your target; I will tell you if it drops further."
             )
         return Reply.say(*blocks, buttons=(Button("Open", url=product.url),))
+
+    def _fresh(self, product: Product | None) -> bool:
+        """A product read moments ago (by the scheduler or another user's /track) is not fetched
+        again: a page tracked by a thousand users costs one fetch, not a thousand."""
+        if product is None or product.price is None or product.last_success_at is None:
+            return False
+        if product.status is not ProductStatus.OK:
+            return False
+        window = min(self._config.check_interval, FRESH_FOR)
+        return self._clock.now() - product.last_success_at < window
 
     async def _watches(self, ctx: ChatContext, page: int) -> Reply:
         size = self._config.page_size

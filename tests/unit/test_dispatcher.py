@@ -219,3 +219,14 @@ async def test_forged_or_unknown_actions_are_refused(world):
         assert reply is not None
     assert (await dispatcher.handle_action(ALICE, "delete:1")).is_error
     assert (await dispatcher.handle_action(ALICE, "stop:abc")).is_error
+
+
+async def test_a_product_read_moments_ago_is_not_fetched_again(world):
+    dispatcher, uow, fetcher, _ = world
+    await dispatcher.handle_text(ALICE, f"/track {KETTLE}")
+    reply = await dispatcher.handle_text(BOB, f"/track {KETTLE} 45")
+    assert "Now tracking" in reply.text and "€49.90" in reply.text
+    assert fetcher.fetches == [KETTLE]
+    async with uow() as unit:
+        [bobs] = await unit.watches.list_owned(BOB.user.key)
+        assert bobs.rule.target.currency == "EUR"
