@@ -61,7 +61,14 @@ class Notifier(abc.ABC):
     platform: str
 
     @abc.abstractmethod
-    async def send(self, address: ChatAddress, reply: Reply) -> str: ...
+    async def send(self, address: ChatAddress, reply: Reply, *, key: str | None = None) -> str:
+        """`key` is the outbox row's unique dedupe key; a platform that accepts an idempotency
+        key (a nonce) gets it, so a resend after a crash cannot show the message twice."""
+
+    async def confirm(self, address: ChatAddress, key: str) -> bool | None:
+        """After a crash between sending and recording: was the message with `key` delivered?
+        True / False when the platform can tell, None when it cannot (then it is resent)."""
+        return None
 
 
 class ProductRepository(abc.ABC):

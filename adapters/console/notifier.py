@@ -18,7 +18,7 @@ class ConsoleNotifier(Notifier):
         self._stream = stream
         self._ids = itertools.count(1)
 
-    async def send(self, address: ChatAddress, reply: Reply) -> str:
+    async def send(self, address: ChatAddress, reply: Reply, *, key: str | None = None) -> str:
         self._stream.write("\n🔔 " + render_text(reply).replace("\n", "\n   ") + "\n")
         self._stream.flush()
         return str(next(self._ids))

@@ -38,8 +38,10 @@ class TelegramNotifier(Notifier):
     def __init__(self, bot: Bot) -> None:
         self._bot = bot
 
-    async def send(self, address: ChatAddress, reply: Reply) -> str:
+    async def send(self, address: ChatAddress, reply: Reply, *, key: str | None = None) -> str:
         """Sends every part; returns the message id of the last one.
+
+        Telegram takes no idempotency key, so `key` is unused.
 
         Raises ChatGone (blocked, kicked, chat or topic deleted), RateLimited (flood control,
         after the rate limiter's own retries) or TransientDeliveryError (anything else; the
