@@ -29,8 +29,15 @@ def _pages(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
 
 
 def _row(file: str, url: str, observation: Observation | None) -> dict[str, Any]:
-    row: dict[str, Any] = {"file": file, "url": url, "price": None, "currency": None,
-                           "availability": None, "title": None, "method": None}
+    row: dict[str, Any] = {
+        "file": file,
+        "url": url,
+        "price": None,
+        "currency": None,
+        "availability": None,
+        "title": None,
+        "method": None,
+    }
     if observation is not None:
         row.update(
             price=None if observation.price is None else str(observation.price),
@@ -56,7 +63,7 @@ def extract_file(file: str, url: str, selector: str | None) -> dict[str, Any]:
         return _row(file, url, error.observation) | {"error": error.reason}
     except ExtractionError as error:
         return _row(file, url, None) | {"error": error.reason}
-    except Exception as error:  # noqa: BLE001 - one bad page must not stop the run
+    except Exception as error:
         return _row(file, url, None) | {"error": "crash", "detail": repr(error)[:300]}
 
 

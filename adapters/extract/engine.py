@@ -4,16 +4,18 @@ with the user's selector first when it matches; first confident answer wins."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from urllib.parse import unquote
 
-from adapters.extract import heuristics, jsonld, markup, selector, sites
 from adapters.extract import availability as stock
+from adapters.extract import heuristics, jsonld, markup, selector, sites
 from adapters.extract.currencies import currency_of_country, normalise_code
 from adapters.extract.findings import Finding, Offer
 from adapters.extract.page import Page
 from core.errors import AmbiguousPrice, NoPriceFound
 from core.model import Availability, Observation
+
 
 class PriceUnavailable(NoPriceFound):
     """No price to pay now, but the page said what it could (sold out, title): restock
@@ -43,7 +45,12 @@ def extract_observation(body: bytes, url: str, css_selector: str | None = None) 
     rule = sites.rule_for(page)
     if rule is not None:
         steps.append(rule)
-    steps += [jsonld.extract, markup.extract_microdata, markup.extract_opengraph, heuristics.extract]
+    steps += [
+        jsonld.extract,
+        markup.extract_microdata,
+        markup.extract_opengraph,
+        heuristics.extract,
+    ]
 
     rivals: list[tuple[Decimal, str | None]] = []
     for step in steps:
@@ -65,6 +72,13 @@ def extract_observation(body: bytes, url: str, css_selector: str | None = None) 
             # settle the question.
             if finding.confidence < 0.85:
                 continue
+        if finding.method == "microdata":
+            # Microdata is often a template's stale "regular price" next to a visible sale;
+            # the check needs the tree, so pages answered from JSON-LD alone skip it.
+            shown = heuristics.shown_as_old_price(page, chosen[0].amount)
+            if shown is not None:
+                offer = replace(chosen[0], amount=shown)
+                return _observation(page, finding, offer, [offer])
         return _observation(page, finding, *chosen)
     if rivals:
         raise AmbiguousPrice([(amount, _currency(page, cur) or "") for amount, cur in rivals])
@@ -124,9 +138,9 @@ def _currency(page: Page, found: str | None) -> str | None:
     return stated or currency_of_country(page.url)
 
 
-def _observation(page: Page, finding: Finding, offer: Offer, same_price: list[Offer]) -> (
-    Observation
-):
+def _observation(
+    page: Page, finding: Finding, offer: Offer, same_price: list[Offer]
+) -> Observation:
     availability = _availability(page, finding, same_price)
     title = finding.title or page.meta_first("og:title", "twitter:title") or page.head_title
     image = finding.image or page.meta_first("og:image", "twitter:image")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 from lxml import etree
 
@@ -12,45 +13,29 @@ from adapters.extract import availability as stock
 from adapters.extract.findings import Finding, Offer
 from adapters.extract.page import Page
 from adapters.extract.prices import looks_like_money, parse_price
-from adapters.extract.text import element_text
+from adapters.extract.scan import scan
+from adapters.extract.text import OTHER_PRODUCTS, element_text
 from core.model import Availability
 
-_PRICE_ELEMENTS = etree.XPath(
-    "//body//*[contains(translate(@class,'PRICE','price'),'price')"
-    " or contains(translate(@id,'PRICE','price'),'price')"
-    " or contains(translate(@class,'PREIS','preis'),'preis')"
-    " or contains(translate(@class,'PRIX','prix'),'prix')"
-    " or contains(translate(@class,'PRECO','preco'),'preco')"
-    " or contains(translate(@class,'PRECIO','precio'),'precio')"
-    " or contains(translate(@class,'CENA','cena'),'cena')"
-    " or contains(translate(@class,'PRIJS','prijs'),'prijs')"
-    " or contains(translate(@class,'AMOUNT','amount'),'amount')"
-    " or contains(translate(@class,'COST','cost'),'cost')]"
-)
-_BUY_BUTTONS = etree.XPath(
-    "//body//*[self::button or self::input[@type='submit' or @type='button' or @type='image']"
-    " or self::a or @role='button']"
-    "[contains(translate(@id,'ADTOCRBUYNW_-','adtocrbuynw'),'addtocart')"
-    " or contains(translate(@class,'ADTOCRBUYNW_-','adtocrbuynw'),'addtocart')"
-    " or contains(translate(@id,'ADTOCRBUYNW_-','adtocrbuynw'),'addtobasket')"
-    " or contains(translate(@class,'ADTOCRBUYNW_-','adtocrbuynw'),'addtobasket')"
-    " or contains(translate(@class,'ADTOCRBUYNW_-','adtocrbuynw'),'addtobag')"
-    " or contains(translate(@id,'ADTOCRBUYNW_-','adtocrbuynw'),'buynow')"
-    " or contains(translate(@class,'ADTOCRBUYNW_-','adtocrbuynw'),'buynow')"
-    " or contains(translate(@name,'ADTOCRBUYNW_-','adtocrbuynw'),'addtocart')"
-    " or @name='add' or @name='add-to-cart']"
-)
-_BUTTON_LIKE = etree.XPath(
-    "//body//button | //body//input[@type='submit' or @type='button']"
-    " | //body//*[@role='button'] | //body//a[contains(@class,'btn') or contains(@class,'button')]"
-)
-_H1 = etree.XPath("//body//h1")
-_STOCK_LABELS = etree.XPath(
-    "//body//*[contains(translate(@class,'STOCKAVIL','stockavil'),'stock')"
-    " or contains(translate(@class,'STOCKAVIL','stockavil'),'availab')"
-    " or contains(translate(@id,'STOCKAVIL','stockavil'),'stock')"
-    " or contains(translate(@id,'STOCKAVIL','stockavil'),'availab')]"
-)
+
+def _contains_any(attributes: tuple[str, ...], words: tuple[str, ...]) -> str:
+    # Plain contains() runs in C at full speed; translate() per node is 100x slower on big
+    # pages, so we list the spellings instead and let a regex make the final call.
+    return " or ".join(f"contains(@{a},'{w}')" for a in attributes for w in words)
+
+
+def buy_buttons(page: Page) -> list[etree._Element]:
+    """Add-to-cart / buy-now controls of the page's own product (not of carousels)."""
+    cached = page.cache.get("buy_buttons")
+    if cached is None:
+        cached = [
+            element
+            for element in scan(page).buy_buttons[:30]
+            if not OTHER_PRODUCTS.search(_classes(element))
+        ]
+        page.cache["buy_buttons"] = cached
+    return cached  # type: ignore[return-value]
+
 
 # Class/id words of prices that are not the current selling price.
 _NOT_SELLING = re.compile(
@@ -60,15 +45,18 @@ _NOT_SELLING = re.compile(
     re.I,
 )
 _STRUCK_TAGS = {"del", "s", "strike"}
-# Regions of a page that show other products' prices.
-_ELSEWHERE = re.compile(
-    r"related|recommend|similar|carousel|upsell|cross-?sell|recent|also|bought|accessor|"
-    r"footer|header|\bnav|menu|sidebar|compare|bundle|sponsor|widget|slider|suggest|teaser|"
-    r"tile|product-?list|productgrid|grid-item|listing",
+_CURRENT_HINT = re.compile(
+    r"current|sale|final|actual|now|special|our|selling|offer|main|big|large|value|amount|new|"
+    r"live|promo",
     re.I,
 )
-_CURRENT_HINT = re.compile(
-    r"current|sale|final|actual|now|special|our|selling|offer|main|big|large|value|amount", re.I
+
+
+# Labels of prices before tax (B2B shops and EU shops show both).
+_NET_PRICE = re.compile(
+    r"excl\.? vat|ex\.? vat|excluding vat|without vat|brez ddv|ohne mwst|exkl\. mwst|"
+    r"netto|sans tva|\bht\b|hors taxes|excl\. btw|sin iva|senza iva|bez dph|bez vat|"
+    r"sem iva|ilman alv|uden moms|utan moms|bez pdv"
 )
 
 
@@ -94,7 +82,7 @@ def _struck_or_elsewhere(element: etree._Element, depth: int = 12) -> tuple[bool
         style = (node.get("style") or "").replace(" ", "").lower()
         if "line-through" in style:
             struck = True
-        if _ELSEWHERE.search(_classes(node)):
+        if OTHER_PRODUCTS.search(_classes(node)):
             elsewhere = True
         node = node.getparent()
         level += 1
@@ -125,6 +113,15 @@ def _innermost(elements: list[etree._Element]) -> list[etree._Element]:
     return [element for element, _ in result if element not in inner_parents]
 
 
+def _inside(element: etree._Element, area: etree._Element) -> bool:
+    node: etree._Element | None = element
+    while node is not None:
+        if node is area:
+            return True
+        node = node.getparent()
+    return False
+
+
 def _ancestors(element: etree._Element) -> list[etree._Element]:
     chain = []
     node = element
@@ -139,8 +136,8 @@ def main_area(page: Page) -> etree._Element | None:
     tree = page.tree
     if tree is None:
         return None
-    headings = _H1(tree)
-    buttons = _BUY_BUTTONS(tree)
+    headings = scan(page).headings
+    buttons = buy_buttons(page)
     if not headings or not buttons:
         return None
     heading_chain = _ancestors(headings[0])
@@ -157,64 +154,112 @@ def main_area(page: Page) -> etree._Element | None:
     return best
 
 
+def _leaves_with_digits(element: etree._Element) -> list[etree._Element]:
+    """The element itself, or its innermost descendants that hold digits of their own:
+    "<div class=price><s>49 890</s><span>44 890</span></div>" is two prices, not one."""
+    found: list[etree._Element] = []
+    for node in element.iter():
+        if not isinstance(node.tag, str) or node.tag in ("script", "style"):
+            continue
+        own = (node.text or "") + "".join((child.tail or "") for child in node)
+        if any(ch.isdigit() for ch in own):
+            found.append(node)
+        if len(found) > 8:
+            break
+    if len(found) <= 1:
+        return [element]
+    return found
+
+
+def candidates(page: Page) -> list[_Candidate]:
+    """Every visible price-like text on the page, scored as the product's selling price."""
+    cached = page.cache.get("price_candidates")
+    if cached is not None:
+        return cached  # type: ignore[return-value]
+    tree = page.tree
+    found: list[_Candidate] = []
+    if tree is None:
+        return found
+    if "main_area" not in page.cache:
+        page.cache["main_area"] = main_area(page)
+    area = page.cache["main_area"]
+    seen: set[int] = set()
+    position = 0
+    for outer in _innermost(scan(page).prices):
+        for element in _leaves_with_digits(outer):
+            if id(element) in seen:
+                continue
+            seen.add(id(element))
+            text = element_text(element, 80)
+            if not text or len(text) > 60:
+                continue
+            parsed = parse_price(text, language=page.language, url=page.url)
+            if parsed is None or parsed.amount <= 0:
+                continue
+            classes = _classes(element) + " " + _classes(outer)
+            struck, elsewhere = _struck_or_elsewhere(element)
+            score = 1.0
+            if looks_like_money(text):
+                score += 1.0
+            if _NOT_SELLING.search(classes):
+                score -= 1.5
+            if _CURRENT_HINT.search(classes):
+                score += 0.5
+            if struck:
+                score -= 3.0
+            if elsewhere:
+                score -= 1.5
+            if area is not None and _inside(element, area):
+                score += 2.0
+            if _NET_PRICE.search(element_text(element.getparent(), 160).lower()):
+                score -= 2.0  # a price before tax shown beside the real one
+            score -= position * 0.01  # the first price on a product page is usually its price
+            position += 1
+            offer = Offer(parsed.amount, parsed.currency, reference=struck)
+            found.append(_Candidate(element, offer, score))
+    page.cache["price_candidates"] = found
+    return found
+
+
 def extract(page: Page) -> Finding | None:
     """The most likely selling price among elements named like prices, near the product."""
     tree = page.tree
     if tree is None:
         return None
-    area = page.cache.get("main_area")
-    if "main_area" not in page.cache:
-        area = main_area(page)
-        page.cache["main_area"] = area
-    area_nodes = set(area.iter()) if area is not None and len(area) < 5000 else set()
-    elements = _innermost(_PRICE_ELEMENTS(tree))
-    candidates: list[_Candidate] = []
-    for position, element in enumerate(elements):
-        text = element_text(element, 80)
-        if not text or len(text) > 60:
-            continue
-        parsed = parse_price(text, language=page.language, url=page.url)
-        if parsed is None or parsed.amount <= 0:
-            continue
-        classes = _classes(element)
-        struck, elsewhere = _struck_or_elsewhere(element)
-        score = 1.0
-        if looks_like_money(text):
-            score += 1.0
-        if _NOT_SELLING.search(classes):
-            score -= 2.0
-        if _CURRENT_HINT.search(classes):
-            score += 0.5
-        if struck:
-            score -= 3.0
-        if elsewhere:
-            score -= 1.5
-        if element in area_nodes:
-            score += 2.0
-        score -= position * 0.01  # the first price on a product page is usually its price
-        candidates.append(
-            _Candidate(element, Offer(parsed.amount, parsed.currency, reference=struck), score)
-        )
-    if not candidates:
+    ranked = sorted(candidates(page), key=lambda c: c.score, reverse=True)
+    if not ranked or ranked[0].score < 0.5:
         return None
-    candidates.sort(key=lambda c: c.score, reverse=True)
-    best = candidates[0]
-    if best.score < 0.5:
-        return None
+    best = ranked[0]
     finding = Finding(method="heuristic", confidence=min(0.7, 0.3 + best.score / 10))
     finding.offers.append(best.offer)
     rivals = [
         c
-        for c in candidates[1:]
+        for c in ranked[1:]
         if c.score >= best.score - 0.05 and c.offer.amount != best.offer.amount
     ]
     if rivals:
         finding.ambiguous = True
         finding.offers.extend(c.offer for c in rivals)
-    headings = _H1(tree)
+    headings = scan(page).headings
     if headings:
         finding.title = element_text(headings[0], 300) or None
     return finding
+
+
+def shown_as_old_price(page: Page, amount: Decimal) -> Decimal | None:
+    """When the page shows `amount` only struck through or labelled as the old price, and a
+    current price next to it, that current price: shops forget to update structured data
+    when a sale starts. None when the page does not contradict `amount`."""
+    ranked = sorted(candidates(page), key=lambda c: c.score, reverse=True)
+    if not ranked:
+        return None
+    same = [c for c in ranked if c.offer.amount == amount]
+    if not same or any(c.score >= 1.5 for c in same):
+        return None
+    best = ranked[0]
+    if best.score >= 2.0 and best.offer.amount < amount and not best.offer.reference:
+        return best.offer.amount
+    return None
 
 
 def page_availability(page: Page) -> Availability:
@@ -222,9 +267,9 @@ def page_availability(page: Page) -> Availability:
     tree = page.tree
     if tree is None:
         return Availability.UNKNOWN
-    if stock.looks_blocked(page.head_title or "") and not _BUY_BUTTONS(tree):
+    if stock.looks_blocked(page.head_title or "") and not buy_buttons(page):
         return Availability.UNKNOWN
-    for label in _STOCK_LABELS(tree)[:40]:
+    for label in scan(page).stock_labels[:40]:
         _, elsewhere = _struck_or_elsewhere(label, 6)
         if elsewhere:
             continue
@@ -234,16 +279,17 @@ def page_availability(page: Page) -> Availability:
         state = stock.from_text(text)
         if state is not Availability.UNKNOWN:
             return state
-    for button in _BUY_BUTTONS(tree):
-        disabled = button.get("disabled") is not None or "disabled" in (
-            button.get("class") or ""
-        ).lower().split()
+    for button in buy_buttons(page):
+        disabled = (
+            button.get("disabled") is not None
+            or "disabled" in (button.get("class") or "").lower().split()
+        )
         text = element_text(button, 100) or (button.get("value") or "")
         state = stock.from_text(text)
         if state is Availability.OUT_OF_STOCK or disabled:
             return Availability.OUT_OF_STOCK
         return Availability.IN_STOCK
-    for button in _BUTTON_LIKE(tree)[:200]:
+    for button in scan(page).buttons[:200]:
         text = element_text(button, 100) or (button.get("value") or "")
         if len(text) > 60:
             continue

@@ -16,9 +16,24 @@ from adapters.extract.prices import parse_amount, parse_price
 from core.model import Availability
 
 PRODUCT_TYPES = {
-    "product", "productgroup", "productmodel", "individualproduct", "someproducts", "vehicle",
-    "car", "book", "motorizedbicycle", "wearableitem", "clothing", "shoes", "musicalbum",
-    "musicrecording", "movie", "videogame", "softwareapplication", "mobileapplication",
+    "product",
+    "productgroup",
+    "productmodel",
+    "individualproduct",
+    "someproducts",
+    "vehicle",
+    "car",
+    "book",
+    "motorizedbicycle",
+    "wearableitem",
+    "clothing",
+    "shoes",
+    "musicalbum",
+    "musicrecording",
+    "movie",
+    "videogame",
+    "softwareapplication",
+    "mobileapplication",
 }
 OFFER_TYPES = {"offer", "aggregateoffer"}
 # Price types that are not what one pays now.
@@ -253,7 +268,11 @@ def extract(page: Page) -> Finding | None:
                     url = offer.url or _text(variant_node.get("url"))
                     offers.append(
                         Offer(
-                            offer.amount, offer.currency, offer.availability, sku, url,
+                            offer.amount,
+                            offer.currency,
+                            offer.availability,
+                            sku,
+                            url,
                             offer.reference,
                         )
                     )

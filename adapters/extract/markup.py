@@ -11,15 +11,40 @@ from adapters.extract.currencies import normalise_code
 from adapters.extract.findings import Finding, Offer
 from adapters.extract.page import Page
 from adapters.extract.prices import parse_price
-from adapters.extract.text import element_text
+from adapters.extract.scan import scan
+from adapters.extract.text import element_text, in_other_products_region
 from core.model import Availability
 
-# One pass over the tree for every microdata and RDFa property we read.
-_PROPERTIES = etree.XPath(
-    "//*[@itemprop or @property or @itemscope]"
-    "[not(ancestor-or-self::script) and not(ancestor-or-self::style)]"
-)
 _T = TypeVar("_T")
+# "Price" in the languages shops write their twitter:label in.
+PRICE_LABELS = {
+    "price",
+    "preis",
+    "prix",
+    "precio",
+    "prezzo",
+    "preço",
+    "preco",
+    "cena",
+    "prijs",
+    "pris",
+    "hinta",
+    "cijena",
+    "hind",
+    "kaina",
+    "cena:",
+    "price:",
+    "ár",
+    "fiyat",
+    "цена",
+    "ціна",
+    "価格",
+    "价格",
+    "價格",
+    "가격",
+    "mehir",
+    "מחיר",
+}
 _PRICE_NAMES = {"price", "lowprice", "saleprice"}
 _REFERENCE_NAMES = {"highprice", "listprice", "regularprice", "oldprice", "wasprice"}
 
@@ -72,7 +97,8 @@ def extract_microdata(page: Page) -> Finding | None:
     availability_by_scope: dict[int, Availability] = {}
     prices: list[tuple[etree._Element | None, str, bool]] = []
     first_product_scope: etree._Element | None = None
-    for element in _PROPERTIES(tree):
+    details: list[tuple[etree._Element | None, str, str]] = []
+    for element in scan(page).microdata:
         kind = (element.get("itemtype") or element.get("typeof") or "").lower()
         if first_product_scope is None and "product" in kind:
             first_product_scope = element
@@ -95,11 +121,19 @@ def extract_microdata(page: Page) -> Finding | None:
                     state = stock.from_text(_value(element))
                 if state is not Availability.UNKNOWN:
                     availability_by_scope.setdefault(key, state)
-            elif name == "name" and finding.title is None and _is_main(scope, first_product_scope):
-                finding.title = _value(element) or None
-            elif name == "image" and finding.image is None and _is_main(scope, first_product_scope):
-                finding.image = _value(element) or None
+            elif name in ("name", "image"):
+                details.append((scope, name, _value(element)))
+    main = _main_product_scope(prices, first_product_scope)
+    product = main if main is not None else first_product_scope
+    for scope, name, value in details:
+        if value and (scope is product or product is None):
+            if name == "name" and finding.title is None:
+                finding.title = value
+            elif name == "image" and finding.image is None:
+                finding.image = value
     for scope, raw, reference in prices:
+        if main is not None and _product_scope_of(scope) is not main:
+            continue  # another product's price: related items, accessories, bundles
         key = id(scope)
         currency = currency_by_scope.get(key) or _inherited(scope, currency_by_scope)
         parsed = parse_price(raw, currency_hint=currency, language=page.language, url=page.url)
@@ -126,8 +160,33 @@ def extract_microdata(page: Page) -> Finding | None:
     return finding
 
 
-def _is_main(scope: etree._Element | None, product: etree._Element | None) -> bool:
-    return product is None or scope is product
+def _product_scope_of(scope: etree._Element | None) -> etree._Element | None:
+    """The nearest product-typed scope at or around a scope (an Offer's Product); a carousel
+    of other products nested inside the main product's scope has its own."""
+    while scope is not None:
+        kind = (scope.get("itemtype") or scope.get("typeof") or "").lower()
+        if "product" in kind:
+            return scope
+        scope = _scope_of(scope)
+    return None
+
+
+def _main_product_scope(
+    prices: list[tuple[etree._Element | None, str, bool]], first: etree._Element | None
+) -> etree._Element | None:
+    """The page's own product when several product scopes carry prices: the first one that
+    is not in a related-products/carousel region (shops list the main product first)."""
+    scopes: list[etree._Element] = []
+    for scope, _, _ in prices:
+        product = _product_scope_of(scope)
+        if product is not None and product not in scopes:
+            scopes.append(product)
+    if len(scopes) <= 1:
+        return None
+    for product in scopes:
+        if not in_other_products_region(product):
+            return product
+    return scopes[0]
 
 
 def _inherited(scope: etree._Element | None, table: dict[int, _T]) -> _T | None:
@@ -146,19 +205,31 @@ def _inherited(scope: etree._Element | None, table: dict[int, _T]) -> _T | None:
 def extract_opengraph(page: Page) -> Finding | None:
     """OpenGraph / Facebook product tags and other price metas in the head."""
     amount_text = page.meta_first(
-        "product:sale_price:amount", "og:sale_price:amount", "product:price:amount",
-        "og:price:amount", "product:price", "og:price", "price", "itemprop:price",
+        "product:sale_price:amount",
+        "og:sale_price:amount",
+        "product:price:amount",
+        "og:price:amount",
+        "product:price",
+        "og:price",
+        "price",
+        "itemprop:price",
     )
     if amount_text is None:
-        label = page.meta_first("twitter:label1") or ""
-        if "price" in label.lower() or "preis" in label.lower() or "prix" in label.lower():
-            amount_text = page.meta_first("twitter:data1")
+        for number in ("1", "2"):
+            label = (page.meta_first(f"twitter:label{number}") or "").strip().lower()
+            if label in PRICE_LABELS:
+                amount_text = page.meta_first(f"twitter:data{number}")
+                break
     if amount_text is None:
         return None
     currency = normalise_code(
         page.meta_first(
-            "product:sale_price:currency", "og:sale_price:currency", "product:price:currency",
-            "og:price:currency", "pricecurrency", "currency",
+            "product:sale_price:currency",
+            "og:sale_price:currency",
+            "product:price:currency",
+            "og:price:currency",
+            "pricecurrency",
+            "currency",
         )
     )
     parsed = parse_price(amount_text, currency_hint=currency, language=page.language, url=page.url)

@@ -158,6 +158,7 @@ class Page:
                 return None
         return root
 
-    @cached_property
-    def has_tree(self) -> bool:
-        return self.tree is not None
+    @property
+    def has_tree_built(self) -> bool:
+        """Whether the tree was already built (cheap checks only run when it was)."""
+        return "tree" in self.__dict__

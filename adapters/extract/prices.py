@@ -38,9 +38,9 @@ def clean_text(text: str) -> str:
     return " ".join(text.translate(_GROUP_SPACES).split())
 
 
-def parse_amount(number: str, *, currency: str | None = None, language: str | None = None) -> (
-    Decimal | None
-):
+def parse_amount(
+    number: str, *, currency: str | None = None, language: str | None = None
+) -> Decimal | None:
     """Reads digits with group and decimal separators ("1.234,56", "1,23,456.00", "12.345").
 
     The decimal mark is the last of "." or "," when both appear; a mark that appears more than
@@ -163,7 +163,7 @@ def looks_like_money(text: str) -> bool:
 
 
 def decimal_mark_for(language: str | None) -> str | None:
-    """"," or "." as a language writes it, None when we do not know the language."""
+    """ "," or "." as a language writes it, None when we do not know the language."""
     lang = (language or "").split("-")[0].lower()
     if lang in COMMA_DECIMAL_LANGUAGES:
         return ","

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from lxml import etree
@@ -29,37 +30,35 @@ def _first_price(page: Page, elements: list[etree._Element]) -> Offer | None:
 
 # In order of preference: the buy box's current price in the layouts Amazon has used since
 # 2019, then the "deal"/"sale"/"our price" blocks, then the digital buy buttons.
+# id() is answered from libxml2's id table; `//*[@id=...]` would walk the whole page.
 _AMAZON_PRICE = [
     etree.XPath(path)
     for path in (
-        "//*[@id='corePrice_feature_div']//*[contains(@class,'a-offscreen')]",
-        "//*[@id='corePriceDisplay_desktop_feature_div']"
+        "id('corePrice_feature_div')//*[contains(@class,'a-offscreen')]",
+        "id('corePriceDisplay_desktop_feature_div')"
         "//*[contains(@class,'priceToPay')]//*[contains(@class,'a-offscreen')]",
-        "//*[@id='apex_desktop']//*[contains(@class,'priceToPay')]"
-        "//*[contains(@class,'a-offscreen')]",
-        "//*[@id='priceblock_dealprice']",
-        "//*[@id='priceblock_saleprice']",
-        "//*[@id='priceblock_ourprice']",
-        "//*[@id='price_inside_buybox']",
-        "//*[@id='newBuyBoxPrice']",
-        "//*[@id='kindle-price']",
-        "//*[@id='buyNewSection']//*[contains(@class,'offer-price')]",
-        "//*[@id='tmmSwatches']//*[contains(@class,'a-button-selected')]"
+        "id('apex_desktop')//*[contains(@class,'priceToPay')]//*[contains(@class,'a-offscreen')]",
+        "id('priceblock_dealprice')",
+        "id('priceblock_saleprice')",
+        "id('priceblock_ourprice')",
+        "id('price_inside_buybox')",
+        "id('newBuyBoxPrice')",
+        "id('kindle-price')",
+        "id('buyNewSection')//*[contains(@class,'offer-price')]",
+        "id('tmmSwatches')//*[contains(@class,'a-button-selected')]"
         "//*[contains(@class,'a-color-price') or contains(@class,'a-color-base')]",
-        "//*[starts-with(@id,'dmusic_digital_buy_button')]//*[contains(@class,'a-text-bold')]",
+        "id('dmusic_buy_box_group')//*[contains(@class,'a-text-bold')]",
+        "id('digital-button-buy')//*[contains(@class,'a-text-bold')]",
     )
 ]
-_AMAZON_TITLE = etree.XPath("//*[@id='productTitle' or @id='ebooksProductTitle']")
-_AMAZON_AVAILABILITY = etree.XPath("//*[@id='availability']")
-_AMAZON_OUT = etree.XPath("//*[@id='outOfStock' or @id='outOfStockBuyBox_feature_div']")
-_AMAZON_BUY = etree.XPath(
-    "//*[@id='add-to-cart-button' or @id='buy-now-button' or @id='one-click-button'"
-    " or starts-with(@id,'dmusic_digital_buy_button')]"
-)
-_AMAZON_NO_FEATURED_OFFER = etree.XPath(
-    "//*[@id='unqualifiedBuyBox' or @id='buybox-see-all-buying-choices']"
-)
-_AMAZON_IMAGE = etree.XPath("//*[@id='landingImage' or @id='imgBlkFront' or @id='ebooksImgBlkFront']")
+_AMAZON_TITLE = etree.XPath("id('productTitle ebooksProductTitle')")
+_AMAZON_AVAILABILITY = etree.XPath("id('availability')")
+_AMAZON_OUT = etree.XPath("id('outOfStock outOfStockBuyBox_feature_div')")
+_AMAZON_BUY = etree.XPath("id('add-to-cart-button buy-now-button one-click-button')")
+_AMAZON_NO_FEATURED_OFFER = etree.XPath("id('unqualifiedBuyBox buybox-see-all-buying-choices')")
+_AMAZON_IMAGE = etree.XPath("id('landingImage imgBlkFront ebooksImgBlkFront')")
+# Digital albums and videos: the buy button carries the ASIN in its id.
+_AMAZON_DIGITAL_BUY = re.compile(r'id="(dmusic_digital_buy_button[^"]*|dv-action-box[^"]*)"')
 
 
 def amazon(page: Page) -> Finding | None:
@@ -72,7 +71,8 @@ def amazon(page: Page) -> Finding | None:
     images = _AMAZON_IMAGE(tree)
     if images:
         finding.image = images[0].get("data-old-hires") or images[0].get("src")
-    buyable = bool(_AMAZON_BUY(tree))
+    digital = _AMAZON_DIGITAL_BUY.search(page.text)
+    buyable = bool(_AMAZON_BUY(tree)) or digital is not None
     labels = _AMAZON_AVAILABILITY(tree)
     label_state = stock.from_text(element_text(labels[0], 300)) if labels else None
     if _AMAZON_OUT(tree) or (label_state is Availability.OUT_OF_STOCK and not buyable):
@@ -87,12 +87,18 @@ def amazon(page: Page) -> Finding | None:
     ):
         # Amazon keeps showing an old or another seller's price next to "Currently
         # unavailable" / "See all buying options"; that is not a price one can pay.
+        finding.no_price = True
         return finding
     for path in _AMAZON_PRICE:
         offer = _first_price(page, path(tree))
         if offer is not None:
             finding.offers.append(offer)
             break
+    if not finding.offers and digital is not None:
+        button = tree.xpath(f"id('{digital.group(1)}')//*[contains(@class,'a-text-bold')]")
+        offer = _first_price(page, button)
+        if offer is not None:
+            finding.offers.append(offer)
     return finding
 
 
