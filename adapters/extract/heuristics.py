@@ -39,17 +39,22 @@ def buy_buttons(page: Page) -> list[etree._Element]:
 
 # Class/id words of prices that are not the current selling price.
 _NOT_SELLING = re.compile(
-    r"old|was|strike|through|regular|list|before|original|compare|crossed|rrp|msrp|uvp|"
-    r"saving|save|discount|unit|per-|shipping|delivery|instal|month|financ|tax|vat|"
-    r"deposit|points|range|from-|filter|slider|total|subtotal|cart|basket|minicart",
-    re.I,
+    r"(?<![a-z])(old|was|strike\w*|through|regular|list|before|original|compare\w*|crossed|"
+    r"rrp|msrp|uvp|saving\w*|save|discount\w*|unit|per|shipping|delivery|instal\w*|"
+    r"month\w*|financ\w*|tax|vat|deposit|points?|range|from|filter|slider|total|subtotal|"
+    r"cart|basket|minicart|credit|loan)(?![a-z])"
 )
 _STRUCK_TAGS = {"del", "s", "strike"}
 _CURRENT_HINT = re.compile(
-    r"current|sale|final|actual|now|special|our|selling|offer|main|big|large|value|amount|new|"
-    r"live|promo",
-    re.I,
+    r"(?<![a-z])(current|sale|final|actual|now|special|our|selling|offer|main|big|large|value|"
+    r"amount|new|live|promo|price)(?![a-z])"
 )
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def _words(element: etree._Element) -> str:
+    """Class and id as lower-case words: "oldPrice price_now" -> "old-price price_now"."""
+    return _CAMEL.sub("-", _classes(element)).lower()
 
 
 # Labels of prices before tax (B2B shops and EU shops show both).
@@ -65,6 +70,8 @@ class _Candidate:
     element: etree._Element
     offer: Offer
     score: float
+    # Struck through, or named like a was/list/unit price.
+    marked_old: bool = False
 
 
 def _classes(element: etree._Element) -> str:
@@ -196,8 +203,9 @@ def candidates(page: Page) -> list[_Candidate]:
             parsed = parse_price(text, language=page.language, url=page.url)
             if parsed is None or parsed.amount <= 0:
                 continue
-            classes = _classes(element) + " " + _classes(outer)
+            classes = _words(element) + " " + _words(outer)
             struck, elsewhere = _struck_or_elsewhere(element)
+            marked_old = struck or bool(_NOT_SELLING.search(_words(element)))
             score = 1.0
             if looks_like_money(text):
                 score += 1.0
@@ -216,7 +224,7 @@ def candidates(page: Page) -> list[_Candidate]:
             score -= position * 0.01  # the first price on a product page is usually its price
             position += 1
             offer = Offer(parsed.amount, parsed.currency, reference=struck)
-            found.append(_Candidate(element, offer, score))
+            found.append(_Candidate(element, offer, score, marked_old))
     page.cache["price_candidates"] = found
     return found
 
@@ -254,10 +262,10 @@ def shown_as_old_price(page: Page, amount: Decimal) -> Decimal | None:
     if not ranked:
         return None
     same = [c for c in ranked if c.offer.amount == amount]
-    if not same or any(c.score >= 1.5 for c in same):
+    if not same or not all(c.marked_old for c in same):
         return None
     best = ranked[0]
-    if best.score >= 2.0 and best.offer.amount < amount and not best.offer.reference:
+    if best.score >= 2.0 and best.offer.amount < amount and not best.marked_old:
         return best.offer.amount
     return None
 

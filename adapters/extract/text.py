@@ -10,7 +10,7 @@ from lxml import etree
 OTHER_PRODUCTS = re.compile(
     r"related|recommend|similar|carousel|upsell|cross-?sell|recent|also|bought|accessor|"
     r"footer|site-header|\bnav|menu|sidebar|sponsor|widget|slider|suggest|teaser|"
-    r"product-?list|productgrid|grid-item|listing|you-?may|others",
+    r"product-?list|productgrid|grid-item|listing|you-?may|others|thumb",
     re.I,
 )
 _INVISIBLE = {"script", "style", "noscript", "template", "svg"}
