@@ -191,7 +191,6 @@ UNAMBIGUOUS_SYMBOLS: dict[str, str] = {
     "Rs": "INR",
     "RM": "MYR",
     "Rp": "IDR",
-    "元": "CNY",
     "円": "JPY",
     "EUR": "EUR",
     "GBP": "GBP",
@@ -228,6 +227,7 @@ AMBIGUOUS_SYMBOLS: dict[str, tuple[str, dict[str, str]]] = {
     "kr": ("SEK", {"no": "NOK", "dk": "DKK", "is": "ISK", "se": "SEK"}),
     "kr.": ("DKK", {"no": "NOK", "se": "SEK", "is": "ISK", "dk": "DKK"}),
     "R": ("ZAR", {}),
+    "元": ("CNY", {"tw": "TWD", "hk": "HKD", "mo": "MOP"}),
     "₨": ("PKR", {"in": "INR", "lk": "LKR", "np": "NPR"}),
 }
 

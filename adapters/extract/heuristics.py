@@ -72,6 +72,8 @@ class _Candidate:
     score: float
     # Struck through, or named like a was/list/unit price.
     marked_old: bool = False
+    # Inside a related-products / carousel / thumbnail region.
+    elsewhere: bool = False
 
 
 def _classes(element: etree._Element) -> str:
@@ -224,8 +226,46 @@ def candidates(page: Page) -> list[_Candidate]:
             score -= position * 0.01  # the first price on a product page is usually its price
             position += 1
             offer = Offer(parsed.amount, parsed.currency, reference=struck)
-            found.append(_Candidate(element, offer, score, marked_old))
+            found.append(_Candidate(element, offer, score, marked_old, elsewhere))
     page.cache["price_candidates"] = found
+    return found
+
+
+_STYLED_LEAVES = etree.XPath("//body//*[contains(@style,'px')][not(*)]")
+_FONT_SIZE = re.compile(r"font(?:-size)?\s*:[^;]*?(\d+(?:\.\d+)?)px", re.I)
+_MIN_HEADLINE_PX = 18.0
+
+
+def _styled_candidates(page: Page) -> list[_Candidate]:
+    """Old-style pages without price classes: a number in a big inline font, with its
+    currency written inside or right next to it ("<span style='font:bold 27px'>294</span>元")."""
+    tree = page.tree
+    found: list[_Candidate] = []
+    if tree is None:
+        return found
+    for element in _STYLED_LEAVES(tree)[:2000]:
+        size = _FONT_SIZE.search(element.get("style") or "")
+        if size is None or float(size.group(1)) < _MIN_HEADLINE_PX:
+            continue
+        text = element_text(element, 40)
+        if not text or len(text) > 20 or not any(ch.isdigit() for ch in text):
+            continue
+        after = element.tail or ""
+        sibling = element.getnext()
+        if not after.strip() and sibling is not None:
+            after = element_text(sibling, 20)
+        before = ""
+        previous = element.getprevious()
+        if previous is not None:
+            before = (previous.tail or "")[-10:]
+        parsed = parse_price(f"{before} {text} {after[:10]}", language=page.language, url=page.url)
+        if parsed is None or parsed.amount <= 0 or parsed.currency is None:
+            continue
+        struck, elsewhere = _struck_or_elsewhere(element)
+        if struck or elsewhere:
+            continue
+        offer = Offer(parsed.amount, parsed.currency)
+        found.append(_Candidate(element, offer, float(size.group(1)) / 10))
     return found
 
 
@@ -236,6 +276,8 @@ def extract(page: Page) -> Finding | None:
         return None
     ranked = sorted(candidates(page), key=lambda c: c.score, reverse=True)
     if not ranked or ranked[0].score < 0.5:
+        ranked = sorted(_styled_candidates(page), key=lambda c: c.score, reverse=True)
+    if not ranked or ranked[0].score < 0.5:
         return None
     best = ranked[0]
     finding = Finding(method="heuristic", confidence=min(0.7, 0.3 + best.score / 10))
@@ -243,7 +285,9 @@ def extract(page: Page) -> Finding | None:
     rivals = [
         c
         for c in ranked[1:]
-        if c.score >= best.score - 0.05 and c.offer.amount != best.offer.amount
+        if c.score >= best.score - 0.05
+        and c.offer.amount != best.offer.amount
+        and (best.elsewhere or not c.elsewhere)
     ]
     if rivals:
         finding.ambiguous = True
