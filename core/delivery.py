@@ -62,7 +62,9 @@ class Delivery:
         notifier = self._notifiers[rows[0].address.platform]
         for row in rows:
             try:
-                message_id = await notifier.send(row.address, Reply.from_dict(row.payload))
+                message_id = await notifier.send(
+                    row.address, Reply.from_dict(row.payload), key=row.dedupe_key
+                )
             except ChatGone as gone:
                 await self._chat_gone(row.address, str(gone) or "chat is gone")
                 report.undeliverable += 1
