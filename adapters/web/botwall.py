@@ -9,30 +9,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-# Challenge pages are small and say what they are near the top; a product page that is
-# megabytes long is scanned only this far, which keeps the check cheap.
-SCAN_BYTES = 256 * 1024
+# Challenge pages are a few kilobytes and carry their markers near the top; looking only
+# this far keeps the check cheap on multi-megabyte product pages.
+SCAN_BYTES = 16 * 1024
+_TITLE_BYTES = 4 * 1024
+
+# Case-sensitive anchors, one of which every body marker below contains as written by
+# the vendors; searching raw bytes for these first spares lower-casing ordinary pages.
+_ANCHORS: tuple[bytes, ...] = (b"aptcha", b"_cf_chl", b"edgesuite", b"ncapsula")
 
 _BODY_MARKERS: tuple[bytes, ...] = (
-    # Cloudflare managed challenge / "I'm under attack" / block page
-    b"_cf_chl_opt",
-    b"<title>just a moment...</title>",
-    b"cf-browser-verification",
-    b"attention required! | cloudflare",
-    # Amazon robot check
-    b"/errors/validatecaptcha",
-    b"<title>robot check</title>",
-    b"api-services-support@amazon.com",
-    # DataDome interstitial and captcha
-    b"captcha-delivery.com",
-    # PerimeterX / HUMAN "press and hold"
-    b'id="px-captcha"',
+    b"_cf_chl_opt",  # Cloudflare managed challenge script
+    b"/errors/validatecaptcha",  # Amazon robot check form
+    b"captcha-delivery.com",  # DataDome interstitial and captcha
+    b'id="px-captcha"',  # PerimeterX / HUMAN "press and hold"
     b"px-captcha-wrapper",
-    # Akamai Bot Manager "Access Denied ... Reference #"
-    b"errors.edgesuite.net",
-    # Imperva / Incapsula, and Distil (now Imperva)
-    b"incapsula incident id",
-    b"<title>pardon our interruption</title>",
+    b"errors.edgesuite.net",  # Akamai "Access Denied ... Reference #"
+    b"incapsula incident id",  # Imperva
+)
+
+_TITLE_MARKERS: tuple[bytes, ...] = (
+    b"just a moment...",  # Cloudflare
+    b"attention required! | cloudflare",
+    b"robot check",  # Amazon (older form)
+    b"pardon our interruption",  # Distil / Imperva
 )
 
 
@@ -40,5 +40,22 @@ def is_bot_wall(headers: Mapping[str, str], body: bytes) -> bool:
     """True when the response is a challenge or captcha page rather than the page asked for."""
     if headers.get("cf-mitigated", "").strip().lower() == "challenge":
         return True
+    if _title(body) in _TITLE_MARKERS:
+        return True
+    if not any(body.find(anchor, 0, SCAN_BYTES) != -1 for anchor in _ANCHORS):
+        return False
     head = body[:SCAN_BYTES].lower()
     return any(marker in head for marker in _BODY_MARKERS)
+
+
+def _title(body: bytes) -> bytes:
+    """The page's <title> text, lower-cased and trimmed; b"" when there is none up front."""
+    head = body[:_TITLE_BYTES].lower()
+    start = head.find(b"<title")
+    if start == -1:
+        return b""
+    start = head.find(b">", start)
+    end = head.find(b"</title", start)
+    if start == -1 or end == -1:
+        return b""
+    return b" ".join(head[start + 1 : end].split())

@@ -190,7 +190,11 @@ class HttpFetcher(Fetcher):
             location = headers.get("location", "").strip()
             if not location:
                 raise FetchError("The shop sent a redirect without saying where to.")
-            await _read_quietly(response, _SIDE_BODY_BYTES_REDIRECT)
+            declared = headers.get("content-length", "")
+            if declared.isdigit() and int(declared) <= _SIDE_BODY_BYTES_REDIRECT:
+                # Drained so the connection can carry the next hop; any other body is
+                # dropped with its connection rather than waited for.
+                await _read_quietly(response, _SIDE_BODY_BYTES_REDIRECT)
             return _redirect_target(target, location)
         if status == 304:
             return FetchResult(
