@@ -19,6 +19,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from lxml import etree  # noqa: E402
+
 from adapters.extract import extract_observation  # noqa: E402
 from core.errors import ExtractionError  # noqa: E402
 from tests.paths import PRODUCT_PAGES  # noqa: E402
@@ -46,6 +48,8 @@ def main() -> int:
         for page_id, entry in sorted(truth.items())
     ]
     per_page: dict[str, float] = {}
+    parse_only: list[float] = []
+    parser_for_baseline = etree.HTMLParser()
     gc.disable()  # collector pauses would be charged to whichever page triggers them
     try:
         for page_id, body, url in pages:
@@ -59,6 +63,14 @@ def main() -> int:
                 runs.append((time.perf_counter() - start) * 1000)
                 gc.collect()
             per_page[page_id] = statistics.median(runs[1:])
+            # Baseline on the same machine state: a bare lxml parse of the page.
+            bare = []
+            for _ in range(args.repeat):
+                start = time.perf_counter()
+                etree.fromstring(body, parser_for_baseline)
+                bare.append((time.perf_counter() - start) * 1000)
+                gc.collect()
+            parse_only.append(statistics.median(bare))
     finally:
         gc.enable()
     times = list(per_page.values())
@@ -69,6 +81,10 @@ def main() -> int:
     print(
         f"extraction ms/page  median {statistics.median(times):.2f}  "
         f"p95 {_percentile(times, 0.95):.2f}  max {max(times):.2f}  mean {statistics.mean(times):.2f}"
+    )
+    print(
+        f"baseline: bare lxml parse  median {statistics.median(parse_only):.2f}  "
+        f"p95 {_percentile(parse_only, 0.95):.2f}"
     )
     for page_id, ms in sorted(per_page.items(), key=lambda item: -item[1])[: args.slowest]:
         print(f"  {page_id[:12]}  {ms:7.2f} ms  {truth[page_id]['url'][:70]}")

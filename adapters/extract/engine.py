@@ -61,6 +61,8 @@ def extract_observation(body: bytes, url: str, css_selector: str | None = None) 
             raise PriceUnavailable(_partial(page, finding))
         chosen = _resolve(finding, page)
         if chosen is None:
+            chosen = _settled_by_meta(finding, page)
+        if chosen is None:
             for price in finding.distinct_prices():
                 if price not in rivals:
                     rivals.append(price)
@@ -99,6 +101,22 @@ def _resolve(finding: Finding, page: Page) -> tuple[Offer, list[Offer]] | None:
         return None
     first = narrowed[0]
     return first, [offer for offer in offers if offer.amount == first.amount]
+
+
+def _settled_by_meta(finding: Finding, page: Page) -> tuple[Offer, list[Offer]] | None:
+    """Several offers (sizes, sellers) at different prices: the price the page puts in its
+    own meta tags (og/product price, twitter:data1) names the one it shows. Cheap: no DOM."""
+    if finding.method == "opengraph" or finding.ambiguous:
+        return None
+    meta = markup.extract_opengraph(page)
+    if meta is None or not meta.offers:
+        return None
+    shown = meta.offers[0].amount
+    same = [offer for offer in finding.selling_offers() if offer.amount == shown]
+    if not same:
+        return None
+    finding.confidence = min(finding.confidence, 0.85)
+    return same[0], same
 
 
 def _narrow(offers: list[Offer], page: Page) -> list[Offer]:
