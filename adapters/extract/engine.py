@@ -77,7 +77,7 @@ def extract_observation(body: bytes, url: str, css_selector: str | None = None) 
         if finding.method == "microdata":
             # Microdata is often a template's stale "regular price" next to a visible sale;
             # the check needs the tree, so pages answered from JSON-LD alone skip it.
-            shown = heuristics.shown_as_old_price(page, chosen[0].amount)
+            shown = heuristics.shown_as_old_price(page, chosen[0].amount, finding.region)
             if shown is not None:
                 offer = replace(chosen[0], amount=shown)
                 return _observation(page, finding, offer, [offer])

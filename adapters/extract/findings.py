@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from core.model import Availability
 
@@ -37,6 +38,9 @@ class Finding:
     # Set by a site rule that knows the page has no price to pay now (sold out, only other
     # sellers' offers): the chain stops instead of picking up a stale price elsewhere.
     no_price: bool = False
+    # The DOM subtree the offers were read from (a microdata product scope), when there is
+    # one: checks against the visible page can then look there instead of everywhere.
+    region: Any = None
 
     def selling_offers(self) -> list[Offer]:
         current = [offer for offer in self.offers if not offer.reference and offer.amount > 0]

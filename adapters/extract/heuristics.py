@@ -12,8 +12,8 @@ from lxml import etree
 from adapters.extract import availability as stock
 from adapters.extract.findings import Finding, Offer
 from adapters.extract.page import Page
-from adapters.extract.prices import looks_like_money, parse_price
-from adapters.extract.scan import scan
+from adapters.extract.prices import parse_price
+from adapters.extract.scan import scan, scan_region
 from adapters.extract.text import OTHER_PRODUCTS, element_text
 from core.model import Availability
 
@@ -65,6 +65,10 @@ _NET_PRICE = re.compile(
 )
 
 
+# Listing-like pages carry hundreds of prices; the product's own comes early.
+_MAX_CANDIDATE_ELEMENTS = 150
+
+
 @dataclass(slots=True)
 class _Candidate:
     element: etree._Element
@@ -80,21 +84,33 @@ def _classes(element: etree._Element) -> str:
     return f"{element.get('class') or ''} {element.get('id') or ''}"
 
 
-def _struck_or_elsewhere(element: etree._Element, depth: int = 12) -> tuple[bool, bool]:
-    struck = elsewhere = False
+def _struck_or_elsewhere(
+    element: etree._Element,
+    depth: int = 12,
+    memo: dict[etree._Element, tuple[bool, bool]] | None = None,
+) -> tuple[bool, bool]:
+    """Whether an element is struck through (del/s/line-through) or sits in another
+    product's region, looking `depth` levels up; `memo` shares work between siblings."""
+    chain: list[etree._Element] = []
     node: etree._Element | None = element
-    level = 0
-    while node is not None and level < depth:
-        tag = node.tag if isinstance(node.tag, str) else ""
-        if tag.lower() in _STRUCK_TAGS:
-            struck = True
-        style = (node.get("style") or "").replace(" ", "").lower()
-        if "line-through" in style:
-            struck = True
-        if OTHER_PRODUCTS.search(_classes(node)):
-            elsewhere = True
+    struck = elsewhere = False
+    while node is not None and len(chain) < depth:
+        if memo is not None and node in memo:
+            struck, elsewhere = memo[node]
+            break
+        chain.append(node)
         node = node.getparent()
-        level += 1
+    # Fold from the top of the chain down so each node's memo entry covers its ancestors.
+    for node in reversed(chain):
+        tag = node.tag if isinstance(node.tag, str) else ""
+        if tag in _STRUCK_TAGS or "line-through" in (node.get("style") or "").replace(" ", ""):
+            struck = True
+        classes = node.get("class")
+        ident = node.get("id")
+        if (classes or ident) and OTHER_PRODUCTS.search(f"{classes} {ident}"):
+            elsewhere = True
+        if memo is not None:
+            memo[node] = (struck, elsewhere)
     return struck, elsewhere
 
 
@@ -150,12 +166,12 @@ def main_area(page: Page) -> etree._Element | None:
     if not headings or not buttons:
         return None
     heading_chain = _ancestors(headings[0])
-    heading_set = {id(node): depth for depth, node in enumerate(heading_chain)}
+    heading_set = {node: depth for depth, node in enumerate(heading_chain)}
     best: etree._Element | None = None
     best_depth = 10**6
     for button in buttons[:5]:
         for node in _ancestors(button):
-            depth = heading_set.get(id(node))
+            depth = heading_set.get(node)
             if depth is not None:
                 if depth < best_depth:
                     best, best_depth = node, depth
@@ -180,37 +196,47 @@ def _leaves_with_digits(element: etree._Element) -> list[etree._Element]:
     return found
 
 
-def candidates(page: Page) -> list[_Candidate]:
-    """Every visible price-like text on the page, scored as the product's selling price."""
-    cached = page.cache.get("price_candidates")
+def candidates(page: Page, region: etree._Element | None = None) -> list[_Candidate]:
+    """Every visible price-like text on the page (or in one region of it), scored as the
+    product's selling price."""
+    key = ("price_candidates", region)
+    cached = page.cache.get(key)
     if cached is not None:
         return cached  # type: ignore[return-value]
     tree = page.tree
     found: list[_Candidate] = []
     if tree is None:
         return found
-    if "main_area" not in page.cache:
-        page.cache["main_area"] = main_area(page)
-    area = page.cache["main_area"]
-    seen: set[int] = set()
+    if region is None:
+        if "main_area" not in page.cache:
+            page.cache["main_area"] = main_area(page)
+        area = page.cache["main_area"]
+        elements = scan(page).prices
+    else:
+        area = None
+        elements = scan_region(region).prices
+    seen: set[etree._Element] = set()
+    # Keyed by the elements themselves: lxml proxies are created on demand, so an id() can be
+    # reused by another node once a proxy is dropped; a dict key keeps its proxy alive.
+    memo: dict[etree._Element, tuple[bool, bool]] = {}
     position = 0
-    for outer in _innermost(scan(page).prices):
+    for outer in _innermost(elements[:_MAX_CANDIDATE_ELEMENTS]):
         for element in _leaves_with_digits(outer):
-            if id(element) in seen:
+            if element in seen:
                 continue
-            seen.add(id(element))
+            seen.add(element)
             text = element_text(element, 80)
-            if not text or len(text) > 60:
+            if not text or len(text) > 60 or not any(ch.isdigit() for ch in text):
                 continue
             parsed = parse_price(text, language=page.language, url=page.url)
             if parsed is None or parsed.amount <= 0:
                 continue
             classes = _words(element) + " " + _words(outer)
-            struck, elsewhere = _struck_or_elsewhere(element)
+            struck, elsewhere = _struck_or_elsewhere(element, memo=memo)
             marked_old = struck or bool(_NOT_SELLING.search(_words(element)))
             score = 1.0
-            if looks_like_money(text):
-                score += 1.0
+            if parsed.currency is not None:
+                score += 1.0  # a currency written next to the number
             if _NOT_SELLING.search(classes):
                 score -= 1.5
             if _CURRENT_HINT.search(classes):
@@ -221,13 +247,14 @@ def candidates(page: Page) -> list[_Candidate]:
                 score -= 1.5
             if area is not None and _inside(element, area):
                 score += 2.0
-            if _NET_PRICE.search(element_text(element.getparent(), 160).lower()):
+            parent = element.getparent()
+            if parent is not None and _NET_PRICE.search(element_text(parent, 160).lower()):
                 score -= 2.0  # a price before tax shown beside the real one
             score -= position * 0.01  # the first price on a product page is usually its price
             position += 1
             offer = Offer(parsed.amount, parsed.currency, reference=struck)
             found.append(_Candidate(element, offer, score, marked_old, elsewhere))
-    page.cache["price_candidates"] = found
+    page.cache[key] = found
     return found
 
 
@@ -298,11 +325,13 @@ def extract(page: Page) -> Finding | None:
     return finding
 
 
-def shown_as_old_price(page: Page, amount: Decimal) -> Decimal | None:
+def shown_as_old_price(
+    page: Page, amount: Decimal, region: etree._Element | None = None
+) -> Decimal | None:
     """When the page shows `amount` only struck through or labelled as the old price, and a
     current price next to it, that current price: shops forget to update structured data
     when a sale starts. None when the page does not contradict `amount`."""
-    ranked = sorted(candidates(page), key=lambda c: c.score, reverse=True)
+    ranked = sorted(candidates(page, region), key=lambda c: c.score, reverse=True)
     if not ranked:
         return None
     same = [c for c in ranked if c.offer.amount == amount]

@@ -11,7 +11,7 @@ from adapters.extract.currencies import normalise_code
 from adapters.extract.findings import Finding, Offer
 from adapters.extract.page import Page
 from adapters.extract.prices import parse_price
-from adapters.extract.scan import scan
+from adapters.extract.scan import microdata_elements
 from adapters.extract.text import element_text, in_other_products_region
 from core.model import Availability
 
@@ -93,12 +93,12 @@ def extract_microdata(page: Page) -> Finding | None:
     if tree is None:
         return None
     finding = Finding(method="microdata", confidence=0.9)
-    currency_by_scope: dict[int, str] = {}
-    availability_by_scope: dict[int, Availability] = {}
+    currency_by_scope: dict[etree._Element | None, str] = {}
+    availability_by_scope: dict[etree._Element | None, Availability] = {}
     prices: list[tuple[etree._Element | None, str, bool]] = []
     first_product_scope: etree._Element | None = None
     details: list[tuple[etree._Element | None, str, str]] = []
-    for element in scan(page).microdata:
+    for element in microdata_elements(page):
         kind = (element.get("itemtype") or element.get("typeof") or "").lower()
         if first_product_scope is None and "product" in kind:
             first_product_scope = element
@@ -106,7 +106,7 @@ def extract_microdata(page: Page) -> Finding | None:
         if not names:
             continue
         scope = _scope_of(element)
-        key = id(scope)
+        key = scope
         for name in names:
             if name in _PRICE_NAMES or name in _REFERENCE_NAMES:
                 if _is_product_scope(scope):
@@ -125,6 +125,9 @@ def extract_microdata(page: Page) -> Finding | None:
                 details.append((scope, name, _value(element)))
     main = _main_product_scope(prices, first_product_scope)
     product = main if main is not None else first_product_scope
+    finding.region = product
+    if finding.region is None and prices:
+        finding.region = prices[0][0]
     for scope, name, value in details:
         if value and (scope is product or product is None):
             if name == "name" and finding.title is None:
@@ -134,7 +137,7 @@ def extract_microdata(page: Page) -> Finding | None:
     for scope, raw, reference in prices:
         if main is not None and _product_scope_of(scope) is not main:
             continue  # another product's price: related items, accessories, bundles
-        key = id(scope)
+        key = scope
         currency = currency_by_scope.get(key) or _inherited(scope, currency_by_scope)
         parsed = parse_price(raw, currency_hint=currency, language=page.language, url=page.url)
         if parsed is None:
@@ -189,15 +192,15 @@ def _main_product_scope(
     return scopes[0]
 
 
-def _inherited(scope: etree._Element | None, table: dict[int, _T]) -> _T | None:
+def _inherited(scope: etree._Element | None, table: dict[etree._Element | None, _T]) -> _T | None:
     # An Offer scope often leaves its currency to the Product scope around it, and vice versa
     # (a Product's availability in a meta next to the offer): look upwards, then anywhere.
     while scope is not None:
         scope = _scope_of(scope)
-        if scope is not None and id(scope) in table:
-            return table[id(scope)]
-    if id(None) in table:
-        return table[id(None)]
+        if scope is not None and scope in table:
+            return table[scope]
+    if None in table:
+        return table[None]
     values = list(table.values())
     return values[0] if len(set(map(str, values))) == 1 else None
 

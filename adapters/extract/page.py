@@ -53,7 +53,7 @@ class Page:
         self.host = host_of(url)
         self.country = country_of(url)
         # Results other modules compute once per page (parsed JSON-LD blocks...).
-        self.cache: dict[str, object] = {}
+        self.cache: dict[object, object] = {}
 
     @cached_property
     def encoding(self) -> str:
