@@ -3,6 +3,7 @@ with the user's selector first when it matches; first confident answer wins."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
@@ -145,6 +146,12 @@ def _narrow(offers: list[Offer], page: Page) -> list[Offer]:
     return offers
 
 
+# A currency stated anywhere in the page's structured data (microdata or JSON).
+_STRUCTURED_CURRENCY = re.compile(
+    r"""priceCurrency["']?\s*(?:content\s*=\s*|:\s*)["']([A-Za-z]{3})["']"""
+)
+
+
 def _currency(page: Page, found: str | None) -> str | None:
     """Currency order: the finding's (structured data or symbol), any the page states in its
     meta tags, then the shop's country."""
@@ -153,6 +160,9 @@ def _currency(page: Page, found: str | None) -> str | None:
     stated = normalise_code(
         page.meta_first("product:price:currency", "og:price:currency", "pricecurrency")
     )
+    if stated is None:
+        match = _STRUCTURED_CURRENCY.search(page.text)
+        stated = normalise_code(match.group(1)) if match else None
     return stated or currency_of_country(page.url)
 
 

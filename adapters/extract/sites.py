@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
+from decimal import Decimal
+from urllib.parse import parse_qs, urlsplit
 
 from lxml import etree
 
@@ -18,11 +21,19 @@ SiteRule = Callable[[Page], Finding | None]
 
 
 def _first_price(page: Page, elements: list[etree._Element]) -> Offer | None:
+    """The first element that holds a price: its content/value attribute (machine-readable)
+    or its text; the currency from whichever of the two shows one."""
     for element in elements:
-        raw = element.get("content") or element.get("value") or element_text(element, 120)
+        text = element_text(element, 120)
+        raw = element.get("content") or element.get("value") or text
         parsed = parse_price(raw, language=page.language, url=page.url)
-        if parsed is not None and parsed.amount > 0:
-            return Offer(parsed.amount, parsed.currency)
+        if parsed is None or parsed.amount <= 0:
+            continue
+        currency = parsed.currency
+        if raw is not text and currency is None:
+            shown = parse_price(text, url=page.url)
+            currency = shown.currency if shown is not None else None
+        return Offer(parsed.amount, currency)
     return None
 
 
@@ -102,14 +113,362 @@ def amazon(page: Page) -> Finding | None:
     return finding
 
 
+# ----- helpers for the other shops -------------------------------------------------------
+
+
+def _dom_rule(
+    name: str,
+    price_paths: list[etree.XPath],
+    *,
+    out_paths: list[etree.XPath] = (),  # type: ignore[assignment]
+    buy_paths: list[etree.XPath] = (),  # type: ignore[assignment]
+    title_paths: list[etree.XPath] = (),  # type: ignore[assignment]
+    structured_first: bool = False,
+) -> SiteRule:
+    """A rule from the shop's own markup: the first price path that yields a price wins;
+    stock from the shop's sold-out marker or its buy button. With `structured_first` the
+    shop's JSON-LD is tried first (shops whose structured data is reliable) and the paths
+    are the fallback for its pages without it."""
+
+    def rule(page: Page) -> Finding | None:
+        if structured_first:
+            structured = _structured(page, name)
+            if structured is not None:
+                return structured
+        tree = page.tree
+        if tree is None:
+            return None
+        finding = Finding(method=f"site:{name}", confidence=0.9)
+        for path in price_paths:
+            offer = _first_price(page, path(tree))
+            if offer is not None:
+                finding.offers.append(offer)
+                break
+        for path in out_paths:
+            for element in path(tree):
+                text = element_text(element, 200)
+                if not text or stock.from_text(text) is Availability.OUT_OF_STOCK:
+                    finding.availability = Availability.OUT_OF_STOCK
+                    break
+        if finding.availability is Availability.UNKNOWN and any(p(tree) for p in buy_paths):
+            finding.availability = Availability.IN_STOCK
+        for path in title_paths:
+            titles = path(tree)
+            if titles:
+                finding.title = element_text(titles[0], 300) or None
+                break
+        return finding if finding.offers else None
+
+    return rule
+
+
+def _structured(page: Page, name: str) -> Finding | None:
+    """The page's JSON-LD answer relabelled as the shop's rule, when it names one price
+    (after the shop's own meta price settles variants)."""
+    from adapters.extract import jsonld, markup  # local: jsonld is a peer, not a dependency
+
+    finding = jsonld.extract(page)
+    if finding is None:
+        return None
+    prices = {offer.amount for offer in finding.selling_offers()}
+    if len(prices) > 1:
+        meta = markup.extract_opengraph(page)
+        shown = meta.offers[0].amount if meta is not None and meta.offers else None
+        if shown not in prices:
+            return None
+        finding.offers = [o for o in finding.offers if o.amount == shown or o.reference]
+    finding.method = f"site:{name}"
+    return finding
+
+
+def _x(*paths: str) -> list[etree.XPath]:
+    return [etree.XPath(path) for path in paths]
+
+
+# ----- eBay ------------------------------------------------------------------------------
+
+_EBAY_ENDED = re.compile(
+    r"This listing (?:has|was) ended|Dieses Angebot wurde beendet|Cette annonce est terminée|"
+    r"Esta publicación ha finalizado|L'inserzione è terminata|Deze advertentie is beëindigd",
+    re.I,
+)
+_EBAY_PRICE = _x(
+    "id('prcIsum')",
+    "id('mm-saleDscPrc')",
+    "id('prcIsum_bidPrice')",
+    "id('mainContent')//div[contains(@class,'x-price-primary')]//span[@class='ux-textspans']",
+    "id('mainContent')//div[contains(@class,'x-bin-price')]//span[@class='ux-textspans']",
+)
+
+
+def ebay(page: Page) -> Finding | None:
+    """eBay item pages: the Buy It Now price (or the current bid); ended listings sold out."""
+    finding = _dom_rule(
+        "ebay",
+        _EBAY_PRICE,
+        buy_paths=_x("id('binBtn_btn isCartBtn_btn bidBtn_btn')"),
+        title_paths=_x("id('itemTitle')", "//h1[contains(@class,'x-item-title')]"),
+    )(page)
+    if finding is None:
+        return None
+    if finding.title:
+        finding.title = re.sub(r"^(Details about|Détails sur|Details zu)\s+", "", finding.title)
+    if _EBAY_ENDED.search(page.text):
+        finding.availability = Availability.OUT_OF_STOCK
+    return finding
+
+
+# ----- Walmart and StockX: the page's Next.js state -----------------------------------------
+
+_NEXT_DATA = re.compile(r"<script[^>]*id=[\"']__NEXT_DATA__[\"'][^>]*>(.*?)</script>", re.S | re.I)
+
+
+def _next_data(page: Page) -> dict | None:
+    match = _NEXT_DATA.search(page.text)
+    if not match:
+        return None
+    try:
+        return json.loads(match.group(1), parse_float=Decimal)
+    except ValueError:
+        return None
+
+
+def _dig(data: object, *path: str) -> object:
+    for key in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def walmart(page: Page) -> Finding | None:
+    """Walmart: priceInfo.currentPrice of the product in the page's __NEXT_DATA__."""
+    data = _next_data(page)
+    product = _dig(data, "props", "pageProps", "initialData", "data", "product")
+    if isinstance(product, dict):
+        price = _dig(product, "priceInfo", "currentPrice", "price")
+        if isinstance(price, int | Decimal) and price > 0:
+            currency = _dig(product, "priceInfo", "currentPrice", "currencyUnit")
+            finding = Finding(method="site:walmart", confidence=0.95)
+            status = str(product.get("availabilityStatus") or "")
+            finding.availability = stock.from_value(status.replace("_", ""))
+            finding.offers.append(
+                Offer(Decimal(price), currency if isinstance(currency, str) else "USD")
+            )
+            name = product.get("name")
+            finding.title = name if isinstance(name, str) else None
+            return finding
+    return _structured(page, "walmart")
+
+
+# ----- the rest: shops whose markup names the price plainly ---------------------------------
+
+target = _dom_rule(
+    "target",
+    _x("//*[@data-test='product-price']"),
+    out_paths=_x("//*[@data-test='soldOutBlock' or @data-test='outOfStockMessage']"),
+    buy_paths=_x("//*[@data-test='shippingButton' or @data-test='orderPickupButton']"),
+    title_paths=_x("//h1[@data-test='product-title']"),
+    structured_first=True,
+)
+bestbuy = _dom_rule(
+    "bestbuy",
+    _x(
+        "//*[@data-testid='customer-price']/span[1]",
+        "//div[contains(@class,'priceView-customer-price')]/span[1]",
+        "//*[@data-automation='product-price']//span[1]",
+    ),
+    out_paths=_x("//button[@data-button-state='SOLD_OUT']"),
+    buy_paths=_x("//button[@data-button-state='ADD_TO_CART']"),
+    title_paths=_x("//h1"),
+    structured_first=True,
+)
+ikea = _dom_rule(
+    "ikea",
+    _x(
+        "//*[contains(@class,'pip-temp-price__integral') or contains(@class,'pip-price__integer')]/.."
+    ),
+    title_paths=_x("//h1"),
+    structured_first=True,
+)
+zalando = _dom_rule("zalando", [], structured_first=True)
+zara = _dom_rule(
+    "zara",
+    _x(
+        "//*[contains(@class,'price-current__amount')]",
+        "//*[contains(@class,'money-amount__main')]",
+    ),
+    structured_first=True,
+)
+johnlewis = _dom_rule(
+    "johnlewis",
+    _x("//*[@data-test='product-price']", "//*[contains(@class,'price--large')]"),
+    out_paths=_x("//*[@data-test='out-of-stock-message']"),
+    structured_first=True,
+)
+argos = _dom_rule(
+    "argos",
+    _x("//*[@data-test='product-price-primary']", "//li[@itemprop='price']"),
+    out_paths=_x("//*[@data-test='component-att-out-of-stock']"),
+    buy_paths=_x("//*[@data-test='add-to-trolley-button-button']"),
+    title_paths=_x("//*[@data-test='product-title']"),
+    structured_first=True,
+)
+tcgplayer = _dom_rule(
+    "tcgplayer",
+    _x(
+        "//*[contains(@class,'price-points__upper__price')]",
+        "//*[contains(@class,'spotlight__price')]",
+        "//*[contains(@class,'product-details__price')]",
+    ),
+    title_paths=_x("//h1"),
+    structured_first=True,
+)
+stockx = _dom_rule(
+    "stockx",
+    _x("//*[@data-testid='trade-box-buy-amount']", "//*[@data-testid='product-price']"),
+    title_paths=_x("//h1"),
+    structured_first=True,
+)
+
+# Cardmarket lists offers from many sellers; its "From" (lowest offer) and "Price Trend" sit
+# in a definition list. The lowest offer is what one would pay now.
+_CARDMARKET_LABELS = ("from", "ab", "à partir de", "desde", "da", "vanaf", "price trend")
+
+
+def cardmarket(page: Page) -> Finding | None:
+    tree = page.tree
+    if tree is None:
+        return None
+    finding = Finding(method="site:cardmarket", confidence=0.85)
+    for term in tree.iter("dt"):
+        label = element_text(term, 40).strip().rstrip(":").lower()
+        if label in _CARDMARKET_LABELS:
+            value = term.getnext()
+            if value is not None and value.tag == "dd":
+                offer = _first_price(page, [value])
+                if offer is not None:
+                    finding.offers.append(offer)
+                    break
+    headings = tree.xpath("//h1")
+    finding.title = element_text(headings[0], 300) if headings else None
+    if finding.offers:
+        finding.availability = Availability.IN_STOCK
+        return finding
+    return None
+
+
+# ----- shop platforms: recognised by their markup, wherever they are hosted -----------------
+
+_SHOPIFY_MARKERS = ("cdn.shopify.com", "Shopify.theme", "ShopifyAnalytics")
+_SHOPIFY_META = re.compile(r"var meta = (\{.*?\});\s*(?:\n|for|window)", re.S)
+
+
+def shopify(page: Page) -> Finding | None:
+    """Shopify stores: the variant named by ?variant= (or the first available one); the
+    store's analytics meta lists every variant's price in cents."""
+    variant_id = _query_value(page.url, "variant")
+    structured = _structured(page, "shopify")
+    if structured is not None and variant_id is None:
+        return structured
+    match = _SHOPIFY_META.search(page.text)
+    variants: list[dict] = []
+    if match:
+        try:
+            meta = json.loads(match.group(1))
+            variants = [v for v in _dig(meta, "product", "variants") or [] if isinstance(v, dict)]
+        except ValueError:
+            variants = []
+    chosen = next((v for v in variants if str(v.get("id")) == variant_id), None)
+    if chosen is None and variants and variant_id is None:
+        prices = {v.get("price") for v in variants}
+        chosen = variants[0] if len(prices) == 1 else None
+    if chosen is not None and isinstance(chosen.get("price"), int):
+        currency = page.meta_first("og:price:currency", "product:price:currency")
+        finding = Finding(method="site:shopify", confidence=0.9)
+        finding.offers.append(Offer(Decimal(chosen["price"]) / 100, currency))
+        finding.title = chosen.get("name") if isinstance(chosen.get("name"), str) else None
+        if structured is not None:
+            finding.availability = structured.availability
+            finding.title = structured.title or finding.title
+        return finding
+    return structured
+
+
+woocommerce = _dom_rule(
+    "woocommerce",
+    _x(
+        "//*[contains(@class,'summary')]//*[contains(@class,'price')]/ins"
+        "//*[contains(@class,'woocommerce-Price-amount')]",
+        "//*[contains(@class,'summary')]//*[contains(@class,'price')]"
+        "//*[contains(@class,'woocommerce-Price-amount')]",
+    ),
+    out_paths=_x("//*[contains(@class,'summary')]//*[contains(@class,'out-of-stock')]"),
+    buy_paths=_x("//button[contains(@class,'single_add_to_cart_button')]"),
+    title_paths=_x("//h1[contains(@class,'product_title')]"),
+    structured_first=True,
+)
+magento = _dom_rule(
+    "magento",
+    _x(
+        "//*[contains(@class,'product-info-main')]"
+        "//*[@data-price-type='finalPrice']/@data-price-amount/..",
+        "//*[@data-price-type='finalPrice']",
+    ),
+    out_paths=_x("//*[contains(@class,'product-info-main')]//*[contains(@class,'unavailable')]"),
+    buy_paths=_x("id('product-addtocart-button')"),
+    title_paths=_x("//h1[contains(@class,'page-title')]"),
+    structured_first=True,
+)
+
+
+def _query_value(url: str, name: str) -> str | None:
+    values = parse_qs(urlsplit(url).query).get(name)
+    return values[0] if values else None
+
+
+def _host_is(*names: str) -> Callable[[str], bool]:
+    """Matches a shop's domains in every country: "ebay" matches ebay.com, ebay.co.uk..."""
+
+    def matches(host: str) -> bool:
+        labels = host.split(".")
+        return any(name in labels for name in names)
+
+    return matches
+
+
 _RULES: list[tuple[Callable[[str], bool], SiteRule]] = [
-    (lambda host: host.startswith("amazon.") or ".amazon." in host, amazon),
+    (_host_is("amazon"), amazon),
+    (_host_is("ebay"), ebay),
+    (_host_is("walmart"), walmart),
+    (_host_is("target"), target),
+    (_host_is("bestbuy"), bestbuy),
+    (_host_is("ikea"), ikea),
+    (_host_is("zalando"), zalando),
+    (_host_is("zara"), zara),
+    (_host_is("johnlewis"), johnlewis),
+    (_host_is("argos"), argos),
+    (_host_is("tcgplayer"), tcgplayer),
+    (_host_is("cardmarket"), cardmarket),
+    (_host_is("stockx"), stockx),
+]
+# Platforms are recognised from the page, not the host: any domain can run them.
+_PLATFORMS: list[tuple[Callable[[Page], bool], SiteRule]] = [
+    (lambda page: any(marker in page.text for marker in _SHOPIFY_MARKERS), shopify),
+    (lambda page: "woocommerce" in page.text[:300_000], woocommerce),
+    (
+        lambda page: 'data-price-type="finalPrice"' in page.text or "Magento_" in page.text,
+        magento,
+    ),
 ]
 
 
 def rule_for(page: Page) -> SiteRule | None:
-    """The site rule for the page's shop, if we have one."""
+    """The site rule for the page's shop (by host), else for its platform (by markup)."""
     for matches, rule in _RULES:
         if matches(page.host):
+            return rule
+    for detects, rule in _PLATFORMS:
+        if detects(page):
             return rule
     return None
