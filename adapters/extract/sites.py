@@ -286,7 +286,8 @@ bestbuy = _dom_rule(
 ikea = _dom_rule(
     "ikea",
     _x(
-        "//*[contains(@class,'pip-temp-price__integral') or contains(@class,'pip-price__integer')]/.."
+        "//*[contains(@class,'pip-temp-price__integral')"
+        " or contains(@class,'pip-price__integer')]/.."
     ),
     title_paths=_x("//h1"),
     structured_first=True,
