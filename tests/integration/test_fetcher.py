@@ -854,3 +854,25 @@ async def test_minimum_gap_between_requests_to_one_host(shop: Shop, make_fetcher
     assert len(gaps) == 3
     # Starts are 0.2 s apart client-side; allow a little loopback latency jitter.
     assert min(gaps) >= 0.18
+
+
+# ----- policy --------------------------------------------------------------------------
+
+
+def test_policy_defaults_match_the_issue_and_allowed_hosts_are_normalised() -> None:
+    policy = FetchPolicy(allowed_hosts="127.0.0.1")  # type: ignore[arg-type]
+    assert (policy.connect_timeout, policy.total_timeout, policy.max_bytes) == (5, 20, 5_000_000)
+    assert (policy.max_redirects, policy.per_host_concurrency, policy.per_host_min_gap) == (5, 2, 1)
+    assert (policy.max_retries, policy.backoff_base, policy.backoff_max) == (3, 0.5, 30)
+    assert policy.allow_private_hosts is False
+    assert policy.allowed_hosts == frozenset({"127.0.0.1"})
+    assert FetchPolicy(allowed_hosts=["Shop.LAN.", "[::1]"]).allowed_hosts == {"shop.lan", "::1"}  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"total_timeout": 0}, {"max_bytes": 0}, {"per_host_concurrency": 0}, {"max_retries": -1}],
+)
+def test_policy_rejects_nonsense(bad: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        FetchPolicy(**bad)  # type: ignore[arg-type]
