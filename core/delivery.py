@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from core.errors import ChatGone, RateLimited, TransientDeliveryError
 from core.model import ChatAddress, OutboxMessage, OutboxStatus
@@ -44,15 +44,21 @@ class Delivery:
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._batch = batch
+        # chat -> when its oldest row may be retried; its later rows wait until then too, so a
+        # chat's messages arrive in the order they were written. Per process, like the tick.
+        self._held: dict[tuple[str, str], datetime] = {}
 
     async def run_once(self) -> DeliveryReport:
         report = DeliveryReport()
+        now = self._clock.now()
+        self._held = {chat: until for chat, until in self._held.items() if until > now}
         async with self._uow() as uow:
-            rows = await uow.outbox.pending(self._clock.now(), self._batch)
+            rows = await uow.outbox.pending(now, self._batch)
         by_chat: dict[tuple[str, str], list[OutboxMessage]] = {}
         for row in rows:
-            if row.address.platform in self._notifiers:
-                by_chat.setdefault((row.address.platform, row.address.chat_id), []).append(row)
+            chat = (row.address.platform, row.address.chat_id)
+            if row.address.platform in self._notifiers and chat not in self._held:
+                by_chat.setdefault(chat, []).append(row)
         for chat_rows in by_chat.values():
             await self._deliver_chat(chat_rows, report)
         return report
@@ -104,6 +110,7 @@ class Delivery:
             if wait is None:
                 wait = min(self._backoff_base * (2 ** max(row.attempts - 1, 0)), self._backoff_max)
             row.next_attempt_at = self._clock.now() + wait
+            self._held[(row.address.platform, row.address.chat_id)] = row.next_attempt_at
         async with self._uow() as uow:
             await uow.outbox.update(row)
             await uow.commit()
