@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import sys
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import TextIO
+from urllib.parse import urlsplit
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -133,23 +135,39 @@ class Runtime:
             log.exception("delivery tick failed")
 
     async def start_telegram(self) -> None:
+        """The Telegram front end and notifier: long polling by default, or a webhook server
+        when PRICEBOT_TELEGRAM_WEBHOOK_URL is set (so several replicas can share one bot)."""
         from adapters.telegram.app import build_application, register_commands
         from adapters.telegram.notifier import TelegramNotifier
         from adapters.telegram.redact import install_token_redaction
 
         assert self.settings.telegram_token is not None
         token = self.settings.telegram_token.get_secret_value()
-        install_token_redaction(token)
+        webhook_url = self.settings.telegram_webhook_url
+        secret = webhook_secret(self.settings) if webhook_url else None
+        # PTB logs setWebhook's parameters at DEBUG, the secret among them.
+        install_token_redaction(token, *([secret] if secret else []))
         application = build_application(
             token=token, base_url=self.settings.telegram_base_url, front_door=self.dispatcher
         )
+        self._telegram = application  # from here on close() stops whatever did start
         await application.initialize()
         await register_commands(application.bot, self.dispatcher)
         await application.start()
         assert application.updater is not None
-        await application.updater.start_polling(drop_pending_updates=False)
+        if webhook_url:
+            await application.updater.start_webhook(
+                listen=self.settings.telegram_webhook_listen,
+                port=self.settings.telegram_webhook_port,
+                # The load balancer forwards the public path unchanged; never the token here:
+                # request paths end up in access logs.
+                url_path=urlsplit(webhook_url).path or "/",
+                webhook_url=webhook_url,
+                secret_token=secret,
+            )
+        else:
+            await application.updater.start_polling(drop_pending_updates=False)
         self.notifiers["telegram"] = TelegramNotifier(application.bot)
-        self._telegram = application
 
     async def close(self) -> None:
         if self._scheduler is not None:
@@ -159,10 +177,21 @@ class Runtime:
             application, self._telegram = self._telegram, None
             if application.updater is not None and application.updater.running:
                 await application.updater.stop()
-            await application.stop()
+            if application.running:
+                await application.stop()
             await application.shutdown()
         await self.fetcher.aclose()
         await self.engine.dispose()
+
+
+def webhook_secret(settings: Settings) -> str:
+    """PRICEBOT_TELEGRAM_WEBHOOK_SECRET, or one derived from the token: every replica derives
+    the same, and nobody without the token can forge updates to the webhook."""
+    if settings.telegram_webhook_secret is not None:
+        return settings.telegram_webhook_secret.get_secret_value()
+    assert settings.telegram_token is not None
+    token = settings.telegram_token.get_secret_value()
+    return hashlib.sha256(f"pricebot-telegram-webhook:{token}".encode()).hexdigest()
 
 
 def configure_logging(settings: Settings, stream: TextIO = sys.stderr) -> None:

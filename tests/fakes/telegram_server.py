@@ -26,6 +26,7 @@ MAX_CALLBACK_ANSWER_LENGTH = 200
 MAX_INLINE_BUTTONS = 100
 MAX_BOT_COMMANDS = 100
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 T = TypeVar("T")
 
@@ -529,6 +530,7 @@ class FakeTelegram:
         self.answered_callbacks: list[AnsweredCallback] = []
         self.command_registrations: list[CommandRegistration] = []
         self.webhook_url = ""
+        self.webhook_secret = ""  # setWebhook's secret_token, sent back in a request header
 
         self._chats: dict[int, _Chat] = {}
         self._users: dict[int, dict[str, Any]] = {}
@@ -1092,11 +1094,16 @@ class FakeTelegram:
         url = params.text("url") or ""
         if url and urlsplit(url).scheme != "https":
             raise bad_request("bad webhook: HTTPS url must be provided for webhook")
+        secret = params.text("secret_token") or ""
+        if secret and not _WEBHOOK_SECRET.fullmatch(secret):
+            raise bad_request("secret token contains unallowed characters")
         self.webhook_url = url
+        self.webhook_secret = secret
         return True
 
     async def _delete_webhook(self, params: _Params) -> bool:
         self.webhook_url = ""
+        self.webhook_secret = ""
         if params.flag("drop_pending_updates"):
             self._updates.clear()
         return True
