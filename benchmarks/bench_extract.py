@@ -80,7 +80,8 @@ def main() -> int:
     )
     print(
         f"extraction ms/page  median {statistics.median(times):.2f}  "
-        f"p95 {_percentile(times, 0.95):.2f}  max {max(times):.2f}  mean {statistics.mean(times):.2f}"
+        f"p95 {_percentile(times, 0.95):.2f}  max {max(times):.2f}  "
+        f"mean {statistics.mean(times):.2f}"
     )
     print(
         f"baseline: bare lxml parse  median {statistics.median(parse_only):.2f}  "

@@ -18,6 +18,8 @@ from adapters.extract.currencies import (
 
 # Spaces used as digit-group separators: normal, no-break, narrow no-break, thin, figure.
 _GROUP_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2007": " "})
+# Swiss prices group with any apostrophe-like mark; price-parser only knows the ASCII one.
+_APOSTROPHE_LIKE = str.maketrans({"’": "'", "ʼ": "'", "′": "'", "`": "'", "´": "'"})
 _APOSTROPHES = "'’ʼ′`´"
 _NUMBER = re.compile(r"\d[\d.,' ’ʼ′`´]*")
 # Prices people write with a dash for zero cents: "12,-", "1.299,–".
@@ -109,7 +111,7 @@ def parse_price(
     """
     if text is None:
         return None
-    cleaned = _DASH_CENTS.sub(r"\1", clean_text(text))
+    cleaned = _DASH_CENTS.sub(r"\1", clean_text(text)).translate(_APOSTROPHE_LIKE)
     if not cleaned or len(cleaned) > 200 or not any(ch.isdigit() for ch in cleaned):
         return None  # price-parser reads "Free" as 0; a price we track needs digits
     parsed = Price.fromstring(cleaned, currency_hint=None)

@@ -187,10 +187,15 @@ def _x(*paths: str) -> list[etree.XPath]:
 
 # ----- eBay ------------------------------------------------------------------------------
 
-_EBAY_ENDED = re.compile(
-    r"This listing (?:has|was) ended|Dieses Angebot wurde beendet|Cette annonce est terminée|"
-    r"Esta publicación ha finalizado|L'inserzione è terminata|Deze advertentie is beëindigd",
-    re.I,
+# Plain substring tests: a case-insensitive alternation over a 1 MB page costs tens of ms.
+_EBAY_ENDED = (
+    "This listing has ended",
+    "This listing was ended",
+    "Dieses Angebot wurde beendet",
+    "Cette annonce est terminée",
+    "Esta publicación ha finalizado",
+    "L'inserzione è terminata",
+    "Deze advertentie is beëindigd",
 )
 _EBAY_PRICE = _x(
     "id('prcIsum')",
@@ -213,7 +218,7 @@ def ebay(page: Page) -> Finding | None:
         return None
     if finding.title:
         finding.title = re.sub(r"^(Details about|Détails sur|Details zu)\s+", "", finding.title)
-    if _EBAY_ENDED.search(page.text):
+    if any(phrase in page.text for phrase in _EBAY_ENDED):
         finding.availability = Availability.OUT_OF_STOCK
     return finding
 
@@ -387,7 +392,7 @@ def shopify(page: Page) -> Finding | None:
     if chosen is not None and isinstance(chosen.get("price"), int):
         currency = page.meta_first("og:price:currency", "product:price:currency")
         finding = Finding(method="site:shopify", confidence=0.9)
-        finding.offers.append(Offer(Decimal(chosen["price"]) / 100, currency))
+        finding.offers.append(Offer(Decimal(chosen["price"]).scaleb(-2), currency))
         finding.title = chosen.get("name") if isinstance(chosen.get("name"), str) else None
         if structured is not None:
             finding.availability = structured.availability

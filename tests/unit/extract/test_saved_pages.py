@@ -1,0 +1,134 @@
+"""Every saved fixture page in tests/fixtures/pages gives the answer its expected.json row names."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from adapters.extract import PageExtractor, PriceUnavailable, extract_observation
+from core.errors import AmbiguousPrice, NoPriceFound
+from core.model import Availability, Observation
+
+PAGES = Path(__file__).resolve().parents[2] / "fixtures" / "pages"
+EXPECTED: dict[str, dict] = json.loads((PAGES / "expected.json").read_text(encoding="utf-8"))
+
+
+def _extract(name: str, selector: str | None = None) -> Observation:
+    row = EXPECTED[name]
+    return extract_observation((PAGES / name).read_bytes(), row["url"], selector)
+
+
+def test_there_are_enough_fixtures_and_each_has_an_expectation() -> None:
+    html_files = {path.name for path in PAGES.glob("*.html")}
+    assert len(html_files) >= 30
+    assert html_files == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, row in EXPECTED.items() if "error" not in row))
+def test_page_gives_expected_observation(name: str) -> None:
+    row = EXPECTED[name]
+    observation = _extract(name)
+    assert observation.price == Decimal(row["price"])
+    assert isinstance(observation.price, Decimal)
+    assert observation.currency == row["currency"]
+    assert observation.method == row["method"]
+    if "availability" in row:
+        assert observation.availability == Availability(row["availability"])
+    if "title" in row:
+        assert observation.title == row["title"]
+    assert 0 < observation.confidence <= 1
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n, row in EXPECTED.items() if row.get("error") == "no_price")
+)
+def test_page_without_a_price_raises_no_price_found(name: str) -> None:
+    row = EXPECTED[name]
+    with pytest.raises(NoPriceFound) as caught:
+        _extract(name)
+    if "availability" in row:
+        # Sold-out pages keep what they told (restock alerts need it).
+        assert isinstance(caught.value, PriceUnavailable)
+        partial = caught.value.observation
+        assert partial.price is None
+        assert partial.availability == Availability(row["availability"])
+        assert partial.method == row["method"]
+        if "title" in row:
+            assert partial.title == row["title"]
+
+
+def test_several_variant_prices_raise_ambiguous_price_with_the_candidates() -> None:
+    row = EXPECTED["jsonld_variants_ambiguous.html"]
+    with pytest.raises(AmbiguousPrice) as caught:
+        _extract("jsonld_variants_ambiguous.html")
+    amounts = sorted(amount for amount, _ in caught.value.candidates)
+    assert amounts == [Decimal(value) for value in row["candidates"]]
+    assert {currency for _, currency in caught.value.candidates} == {"USD"}
+    assert "19.00 USD" in caught.value.user_message
+
+
+def test_the_variant_named_in_the_link_settles_the_price() -> None:
+    observation = _extract("jsonld_variant_by_sku.html")
+    assert observation.price == Decimal("19.50")
+    other = extract_observation(
+        (PAGES / "jsonld_variant_by_sku.html").read_bytes(),
+        "https://papeterie.example.ch/de/filzstift-fibralo-medium?sku=1049085",
+    )
+    assert other.price == Decimal("34.90")
+    assert other.availability is Availability.OUT_OF_STOCK
+
+
+def test_a_users_selector_wins_over_structured_data_when_it_matches() -> None:
+    observation = _extract("selector_member_price.html", ".member-price")
+    assert (observation.price, observation.currency) == (Decimal("27.20"), "GBP")
+    assert observation.method == "selector"
+    # Availability still comes from the structured data.
+    assert observation.availability is Availability.IN_STOCK
+
+
+def test_a_selector_that_matches_nothing_falls_back_to_the_normal_chain() -> None:
+    observation = _extract("selector_member_price.html", "#no-such-element")
+    assert observation.price == Decimal("32.00")
+    assert observation.method == "jsonld"
+
+
+def test_an_invalid_selector_is_ignored_rather_than_crashing() -> None:
+    observation = _extract("selector_member_price.html", "div[[[")
+    assert observation.method == "jsonld"
+
+
+def test_hostile_title_is_returned_as_plain_text_not_interpreted() -> None:
+    observation = _extract("hostile_title.html")
+    assert observation.title == "<b>Deal</b> & <script>"
+    # The literal characters survive: rendering must escape them, we never strip or run them.
+    assert "&amp;" not in observation.title
+
+
+def test_captcha_page_is_never_out_of_stock() -> None:
+    with pytest.raises(NoPriceFound) as caught:
+        _extract("captcha_robot_check.html")
+    partial = getattr(caught.value, "observation", None)
+    assert partial is None or partial.availability is not Availability.OUT_OF_STOCK
+
+
+def test_page_extractor_port_calls_the_engine() -> None:
+    row = EXPECTED["jsonld_graph.html"]
+    body = (PAGES / "jsonld_graph.html").read_bytes()
+    assert PageExtractor().extract(body, row["url"]) == extract_observation(body, row["url"])
+
+
+def test_price_from_the_shops_country_when_the_page_names_no_currency() -> None:
+    body = b"""<html lang="sv"><head><title>Termos</title>
+    <meta property="product:price:amount" content="249"></head><body></body></html>"""
+    observation = extract_observation(body, "https://hemmaute.example.se/termos")
+    assert (observation.price, observation.currency) == (Decimal("249"), "SEK")
+
+
+def test_undecodable_and_empty_pages_raise_no_price_found() -> None:
+    with pytest.raises(NoPriceFound):
+        extract_observation(b"", "https://shop.example.com/x")
+    with pytest.raises(NoPriceFound):
+        extract_observation(b"\xff\xfe\x00garbage\x00\x81", "https://shop.example.com/x")
