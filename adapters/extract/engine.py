@@ -213,7 +213,7 @@ def _availability(page: Page, finding: Finding, same_price: list[Offer]) -> Avai
     meta_state = stock.from_value(page.meta_first("product:availability", "og:availability") or "")
     if meta_state is not Availability.UNKNOWN:
         return meta_state
-    return heuristics.page_availability(page)
+    return heuristics.page_availability(page, finding.region)
 
 
 def _plain(text: str | None) -> str | None:

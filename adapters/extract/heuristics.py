@@ -28,11 +28,7 @@ def buy_buttons(page: Page) -> list[etree._Element]:
     """Add-to-cart / buy-now controls of the page's own product (not of carousels)."""
     cached = page.cache.get("buy_buttons")
     if cached is None:
-        cached = [
-            element
-            for element in scan(page).buy_buttons[:30]
-            if not OTHER_PRODUCTS.search(_classes(element))
-        ]
+        cached = _own(scan(page).buy_buttons)
         page.cache["buy_buttons"] = cached
     return cached  # type: ignore[return-value]
 
@@ -343,14 +339,33 @@ def shown_as_old_price(
     return None
 
 
-def page_availability(page: Page) -> Availability:
-    """Stock state read from the page itself: stock labels, the buy button, phrases."""
+def page_availability(page: Page, region: etree._Element | None = None) -> Availability:
+    """Stock state read from the page itself: stock labels, the buy button, phrases.
+
+    With a `region` (the product's own markup) that region is read first: it is cheaper than
+    the whole page and cannot mistake a carousel's "sold out" for the product's."""
     tree = page.tree
     if tree is None:
         return Availability.UNKNOWN
+    if region is not None:
+        found = scan_region(region)
+        state = _availability_from(found.stock_labels, _own(found.buy_buttons), found.buttons)
+        if state is not Availability.UNKNOWN:
+            return state
     if stock.looks_blocked(page.head_title or "") and not buy_buttons(page):
         return Availability.UNKNOWN
-    for label in scan(page).stock_labels[:40]:
+    found = scan(page)
+    return _availability_from(found.stock_labels, buy_buttons(page), found.buttons)
+
+
+def _own(buttons: list[etree._Element]) -> list[etree._Element]:
+    return [b for b in buttons[:30] if not OTHER_PRODUCTS.search(_classes(b))]
+
+
+def _availability_from(
+    labels: list[etree._Element], buy: list[etree._Element], buttons: list[etree._Element]
+) -> Availability:
+    for label in labels[:40]:
         _, elsewhere = _struck_or_elsewhere(label, 6)
         if elsewhere:
             continue
@@ -360,7 +375,7 @@ def page_availability(page: Page) -> Availability:
         state = stock.from_text(text)
         if state is not Availability.UNKNOWN:
             return state
-    for button in buy_buttons(page):
+    for button in buy:
         disabled = (
             button.get("disabled") is not None
             or "disabled" in (button.get("class") or "").lower().split()
@@ -370,7 +385,7 @@ def page_availability(page: Page) -> Availability:
         if state is Availability.OUT_OF_STOCK or disabled:
             return Availability.OUT_OF_STOCK
         return Availability.IN_STOCK
-    for button in scan(page).buttons[:200]:
+    for button in buttons[:200]:
         text = element_text(button, 100) or (button.get("value") or "")
         if len(text) > 60:
             continue

@@ -85,11 +85,17 @@ class Page:
             return self.body.decode("utf-8", errors="replace")
 
     @cached_property
-    def head_end(self) -> int:
-        end = self.text.find("</head")
+    def head_text(self) -> str:
+        """The decoded <head> only: meta tags and the title are read without decoding a
+        page of a megabyte or two."""
+        end = self.body.find(b"</head")
         if end < 0:
-            end = self.text.find("</HEAD")
-        return end if end >= 0 else min(len(self.text), 200_000)
+            end = self.body.find(b"</HEAD")
+        head = self.body[: end if end >= 0 else 200_000]
+        try:
+            return head.decode(self.encoding)
+        except (UnicodeDecodeError, LookupError):
+            return head.decode("utf-8", errors="replace")
 
     @cached_property
     def jsonld_sources(self) -> list[str]:
@@ -100,7 +106,7 @@ class Page:
     def meta(self) -> dict[str, list[str]]:
         """Content of the head's <meta> tags by property/name/itemprop (lower-cased)."""
         found: dict[str, list[str]] = {}
-        for match in _META_TAG.finditer(self.text, 0, self.head_end):
+        for match in _META_TAG.finditer(self.head_text):
             attrs = attributes(match.group(0))
             content = attrs.get("content")
             if content is None:
@@ -120,7 +126,7 @@ class Page:
 
     @cached_property
     def canonical_link(self) -> str | None:
-        for match in _LINK_TAG.finditer(self.text, 0, self.head_end):
+        for match in _LINK_TAG.finditer(self.head_text):
             attrs = attributes(match.group(0))
             if attrs.get("rel", "").lower() == "canonical" and attrs.get("href"):
                 return attrs["href"].strip()
@@ -128,7 +134,7 @@ class Page:
 
     @cached_property
     def head_title(self) -> str | None:
-        match = _TITLE.search(self.text, 0, self.head_end if self.head_end > 0 else None)
+        match = _TITLE.search(self.head_text)
         if not match:
             return None
         return " ".join(html.unescape(match.group(1)).split()) or None
@@ -136,7 +142,7 @@ class Page:
     @cached_property
     def language(self) -> str | None:
         """Two-letter page language from <html lang>, og:locale or the Content-Language meta."""
-        match = _HTML_TAG.search(self.text, 0, 20_000)
+        match = _HTML_TAG.search(self.head_text, 0, 20_000)
         lang = attributes(match.group(0)).get("lang") if match else None
         if not lang:
             lang = self.meta_first("og:locale", "content-language", "language")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Callable
@@ -72,7 +73,102 @@ _AMAZON_IMAGE = etree.XPath("id('landingImage imgBlkFront ebooksImgBlkFront')")
 _AMAZON_DIGITAL_BUY = re.compile(r'id="(dmusic_digital_buy_button[^"]*|dv-action-box[^"]*)"')
 
 
+def _amazon_state(
+    out: bool, buyable: bool, label: str | None, no_featured_offer: bool
+) -> tuple[Availability, bool]:
+    """Stock state and whether the page has no price one can pay, from Amazon's markers."""
+    label_state = stock.from_text(label) if label else Availability.UNKNOWN
+    if out or (label_state is Availability.OUT_OF_STOCK and not buyable):
+        # Amazon keeps showing an old price next to "Currently unavailable".
+        return Availability.OUT_OF_STOCK, True
+    if buyable or label_state is Availability.IN_STOCK:
+        return Availability.IN_STOCK, not buyable and no_featured_offer
+    if no_featured_offer:
+        # "See all buying options": other sellers' offers only, no price of the page's own.
+        return Availability.IN_STOCK, True
+    return Availability.UNKNOWN, False
+
+
+# Amazon's ids are stable and its pages run to 1-2 MB: reading the few places it keeps the
+# price straight from the bytes answers most pages without decoding or parsing them at all.
+_AMAZON_PRICE_BYTES: list[tuple[bytes, tuple[bytes, ...]]] = [
+    (b'id="corePrice_feature_div"', (b'class="a-offscreen"',)),
+    (b'id="corePriceDisplay_desktop_feature_div"', (b"priceToPay", b'class="a-offscreen"')),
+    (b'id="apex_desktop"', (b"priceToPay", b'class="a-offscreen"')),
+    (b'id="priceblock_dealprice"', ()),
+    (b'id="priceblock_saleprice"', ()),
+    (b'id="priceblock_ourprice"', ()),
+    (b'id="price_inside_buybox"', ()),
+    (b'id="newBuyBoxPrice"', ()),
+    (b'id="kindle-price"', ()),
+]
+_NEAR = 4000  # bytes after an id within which its price must appear
+_TAGS = re.compile(rb"<[^>]*>")
+
+
+def _text_after(body: bytes, start: int, limit: int = 400) -> str:
+    """Text content from the end of the tag that contains `start`, tags stripped."""
+    open_end = body.find(b">", start)
+    if open_end < 0:
+        return ""
+    chunk = body[open_end + 1 : open_end + 1 + limit]
+    close = chunk.find(b"</")
+    raw = chunk if close < 0 else chunk[:close]
+    text = _TAGS.sub(b" ", raw).decode("utf-8", "replace")
+    return " ".join(html.unescape(text).split())
+
+
+def _amazon_from_bytes(page: Page) -> Finding | None:
+    body = page.body
+    if b'id="productTitle"' not in body and b'id="dp-container"' not in body:
+        return None
+    finding = Finding(method="site:amazon", confidence=0.95)
+    title_at = body.find(b'id="productTitle"')
+    if title_at >= 0:
+        finding.title = _text_after(body, title_at, 1000) or None
+    label_at = body.find(b'id="availability"')
+    label = None
+    if label_at >= 0:
+        chunk = body[label_at : label_at + 1500]
+        end = chunk.find(b"</div>")
+        label = _TAGS.sub(b" ", chunk[chunk.find(b">") + 1 : end if end > 0 else None])
+        label = " ".join(html.unescape(label.decode("utf-8", "replace")).split())
+    buyable = any(
+        marker in body
+        for marker in (
+            b'id="add-to-cart-button"',
+            b'id="buy-now-button"',
+            b'id="one-click-button"',
+            b'id="dmusic_digital_buy_button',
+        )
+    )
+    out = b'id="outOfStock"' in body or b'id="outOfStockBuyBox_feature_div"' in body
+    no_offer = b'id="unqualifiedBuyBox"' in body or b'id="buybox-see-all-buying-choices"' in body
+    finding.availability, finding.no_price = _amazon_state(out, buyable, label, no_offer)
+    if finding.no_price:
+        return finding
+    for marker, steps in _AMAZON_PRICE_BYTES:
+        at = body.find(marker)
+        if at < 0:
+            continue
+        limit = at + _NEAR
+        for step in steps:
+            at = body.find(step, at, limit)
+            if at < 0:
+                break
+        if at < 0:
+            continue
+        parsed = parse_price(_text_after(body, at, 200), url=page.url)
+        if parsed is not None and parsed.amount > 0:
+            finding.offers.append(Offer(parsed.amount, parsed.currency))
+            return finding
+    return None  # an unusual layout: the DOM rule looks further
+
+
 def amazon(page: Page) -> Finding | None:
+    fast = _amazon_from_bytes(page)
+    if fast is not None:
+        return fast
     tree = page.tree
     if tree is None:
         return None
@@ -85,20 +181,12 @@ def amazon(page: Page) -> Finding | None:
     digital = _AMAZON_DIGITAL_BUY.search(page.text)
     buyable = bool(_AMAZON_BUY(tree)) or digital is not None
     labels = _AMAZON_AVAILABILITY(tree)
-    label_state = stock.from_text(element_text(labels[0], 300)) if labels else None
-    if _AMAZON_OUT(tree) or (label_state is Availability.OUT_OF_STOCK and not buyable):
-        finding.availability = Availability.OUT_OF_STOCK
-    elif buyable or label_state is Availability.IN_STOCK:
-        finding.availability = Availability.IN_STOCK
-    elif _AMAZON_NO_FEATURED_OFFER(tree):
-        # "See all buying options": only other sellers' offers, no price of Amazon's own.
-        finding.availability = Availability.IN_STOCK
-    if finding.availability is Availability.OUT_OF_STOCK or (
-        not buyable and _AMAZON_NO_FEATURED_OFFER(tree)
-    ):
-        # Amazon keeps showing an old or another seller's price next to "Currently
-        # unavailable" / "See all buying options"; that is not a price one can pay.
-        finding.no_price = True
+    label = element_text(labels[0], 300) if labels else None
+    no_offer = bool(_AMAZON_NO_FEATURED_OFFER(tree))
+    finding.availability, finding.no_price = _amazon_state(
+        bool(_AMAZON_OUT(tree)), buyable, label, no_offer
+    )
+    if finding.no_price:
         return finding
     for path in _AMAZON_PRICE:
         offer = _first_price(page, path(tree))
