@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from adapters.storage.inline_sqlite import inline_connector
 
 SUPPORTED = "sqlite+aiosqlite:///path/to/pricebot.db or postgresql+asyncpg://user@host/dbname"
 
@@ -44,7 +47,12 @@ def make_engine(database_url: str, **engine_options: Any) -> AsyncEngine:
         raise ValueError(f"not a database URL; use {SUPPORTED}") from exc
     backend, driver = url.get_backend_name(), url.get_driver_name()
     if backend == "sqlite" and driver == "aiosqlite":
-        engine = create_async_engine(url, **engine_options)
+        # The aiosqlite dialect, fed connections that run sqlite3 on the event loop
+        # instead of through aiosqlite's thread (see inline_sqlite for why it is safe).
+        args, connect_args = SQLiteDialect_aiosqlite().create_connect_args(url)
+        engine = create_async_engine(
+            url, async_creator=inline_connector(*args, **connect_args), **engine_options
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     if backend == "postgresql" and driver == "asyncpg":

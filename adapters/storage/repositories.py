@@ -1,18 +1,29 @@
-"""SQL repositories: the ports of core/ports.py over one AsyncSession, as Core statements."""
+"""SQL repositories: the ports of core/ports.py as prepared Core statements on one transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Row, Table, exists, func, or_, select, true, update
-from sqlalchemy import insert as sa_insert
+from sqlalchemy import (
+    Executable,
+    Row,
+    Table,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.storage.tables import (
     audit_log,
@@ -49,18 +60,33 @@ from core.ports import (
 )
 
 
+class Transaction(Protocol):
+    """What repositories need from the unit of work: its connection and its dialect."""
+
+    dialect: str
+
+    async def connection(self) -> AsyncConnection: ...
+
+
 class _SqlRepository:
-    """Shared plumbing: the session of the unit of work and the dialect's upsert."""
+    """Shared plumbing: run a statement on the unit of work's connection.
 
-    def __init__(self, session: AsyncSession, dialect: str) -> None:
-        self._session = session
-        self._dialect = dialect
+    Statements are built once at import time with bind parameters: building and hashing
+    a fresh statement on every call costs more than SQLite takes to run it.
+    """
 
-    def _insert(self, table: Table) -> Any:
-        """An INSERT that understands ON CONFLICT on both supported dialects."""
-        if self._dialect == "postgresql":
-            return pg_insert(table)
-        return sqlite_insert(table)
+    def __init__(self, transaction: Transaction) -> None:
+        self._transaction = transaction
+        self._dialect = transaction.dialect
+
+    async def _execute(self, statement: Executable, params: dict[str, Any] | None = None) -> Any:
+        connection = await self._transaction.connection()
+        return await connection.execute(statement, params)
+
+
+def _upsert(table: Table) -> dict[str, Any]:
+    """INSERT statements that understand ON CONFLICT, per dialect name."""
+    return {"postgresql": pg_insert(table), "sqlite": sqlite_insert(table)}
 
 
 def summarize(prices: Sequence[tuple[Decimal, str | None]]) -> Stats:
@@ -136,54 +162,71 @@ def _product(row: Row[Any]) -> Product:
     )
 
 
+_PRODUCT_BY_ID = select(products).where(products.c.id == bindparam("product_id"))
+_PRODUCT_BY_URL = select(products).where(products.c.url == bindparam("url"))
+_ADD_PRODUCT = insert(products).returning(products.c.id)
+# "row_id" rather than "id": an UPDATE takes its SET values from parameters named like columns.
+_UPDATE_PRODUCT = update(products).where(products.c.id == bindparam("row_id"))
+_DUE = or_(products.c.next_check_at.is_(None), products.c.next_check_at <= bindparam("now"))
+_INTERESTED = or_(
+    exists().where(watches.c.product_id == products.c.id, watches.c.active == true()),
+    exists().where(holdings.c.product_id == products.c.id),
+)
+_DUE_CANDIDATES = (
+    select(products)
+    .where(_DUE, _INTERESTED)
+    .order_by(products.c.next_check_at.asc().nulls_first(), products.c.id)
+    .limit(bindparam("limit"))
+)
+_CLAIM_CANDIDATES = {
+    "sqlite": _DUE_CANDIDATES,
+    # Rows another worker is claiming right now are skipped, not waited for.
+    "postgresql": _DUE_CANDIDATES.with_for_update(skip_locked=True, of=products),
+}
+# The lease re-checks that the product is due: on SQLite (no row locks) a product another
+# worker leased since our SELECT is no longer due, so it is not claimed twice.
+_LEASE = (
+    update(products)
+    .where(products.c.id.in_(bindparam("ids", expanding=True)), _DUE)
+    .values(next_check_at=bindparam("until"))
+    .returning(products.c.id)
+)
+_MARK_STALE = (
+    update(products)
+    .where(
+        products.c.status == ProductStatus.OK.value,
+        products.c.last_success_at < bindparam("older_than"),
+    )
+    .values(status=ProductStatus.STALE.value)
+)
+
+
 class SqlProductRepository(_SqlRepository, ProductRepository):
     async def get(self, product_id: int) -> Product | None:
-        row = (
-            await self._session.execute(select(products).where(products.c.id == product_id))
-        ).first()
+        row = (await self._execute(_PRODUCT_BY_ID, {"product_id": product_id})).first()
         return None if row is None else _product(row)
 
     async def get_by_url(self, url: str) -> Product | None:
-        row = (await self._session.execute(select(products).where(products.c.url == url))).first()
+        row = (await self._execute(_PRODUCT_BY_URL, {"url": url})).first()
         return None if row is None else _product(row)
 
     async def add(self, product: Product) -> Product:
         """Inserts the product, sets its id and returns it."""
-        stmt = sa_insert(products).returning(products.c.id)
-        product.id = (await self._session.execute(stmt, _product_values(product))).scalar_one()
+        product.id = (await self._execute(_ADD_PRODUCT, _product_values(product))).scalar_one()
         return product
 
     async def update(self, product: Product) -> None:
-        stmt = update(products).where(products.c.id == product.id)
-        await self._session.execute(stmt.values(_product_values(product)))
+        await self._execute(_UPDATE_PRODUCT, {"row_id": product.id, **_product_values(product)})
 
     async def claim_due(self, now: datetime, until: datetime, limit: int) -> list[Product]:
-        due = or_(products.c.next_check_at.is_(None), products.c.next_check_at <= now)
-        interested = or_(
-            exists().where(watches.c.product_id == products.c.id, watches.c.active == true()),
-            exists().where(holdings.c.product_id == products.c.id),
-        )
-        candidates = (
-            select(products)
-            .where(due, interested)
-            .order_by(products.c.next_check_at.asc().nulls_first(), products.c.id)
-            .limit(limit)
-        )
-        if self._dialect == "postgresql":
-            # Rows another worker is claiming right now are skipped, not waited for.
-            candidates = candidates.with_for_update(skip_locked=True, of=products)
-        rows = (await self._session.execute(candidates)).all()
+        candidates = _CLAIM_CANDIDATES[self._dialect]
+        rows = (await self._execute(candidates, {"now": now, "limit": limit})).all()
         if not rows:
             return []
-        # The lease re-checks `due`: on SQLite (no row locks) a product another worker
-        # leased since our SELECT is no longer due, so it is not claimed twice.
-        lease = (
-            update(products)
-            .where(products.c.id.in_([row.id for row in rows]), due)
-            .values(next_check_at=until)
-            .returning(products.c.id)
+        ids = [row.id for row in rows]
+        leased = set(
+            (await self._execute(_LEASE, {"ids": ids, "now": now, "until": until})).scalars()
         )
-        leased = set((await self._session.execute(lease)).scalars())
         claimed = []
         for row in rows:
             if row.id in leased:
@@ -193,15 +236,7 @@ class SqlProductRepository(_SqlRepository, ProductRepository):
         return claimed
 
     async def mark_stale(self, older_than: datetime) -> int:
-        stmt = (
-            update(products)
-            .where(
-                products.c.status == ProductStatus.OK.value,
-                products.c.last_success_at < older_than,
-            )
-            .values(status=ProductStatus.STALE.value)
-        )
-        return (await self._session.execute(stmt)).rowcount
+        return (await self._execute(_MARK_STALE, {"older_than": older_than})).rowcount
 
 
 # ----- price points ---------------------------------------------------------------------
@@ -218,10 +253,32 @@ def _price_point(row: Row[Any]) -> PricePoint:
     )
 
 
+_ADD_POINT = insert(price_points).returning(price_points.c.id)
+_LATEST_POINT = (
+    select(price_points)
+    .where(price_points.c.product_id == bindparam("product_id"))
+    .order_by(price_points.c.observed_at.desc(), price_points.c.id.desc())
+    .limit(1)
+)
+_POINTS_SINCE = (
+    select(price_points)
+    .where(
+        price_points.c.product_id == bindparam("product_id"),
+        price_points.c.observed_at >= bindparam("start"),
+    )
+    .order_by(price_points.c.observed_at, price_points.c.id)
+)
+_PRICES = (
+    select(price_points.c.price, price_points.c.currency)
+    .where(price_points.c.product_id == bindparam("product_id"), price_points.c.price.is_not(None))
+    .order_by(price_points.c.observed_at, price_points.c.id)
+)
+_PRICES_SINCE = _PRICES.where(price_points.c.observed_at >= bindparam("start"))
+
+
 class SqlPricePointRepository(_SqlRepository, PricePointRepository):
     async def add(self, point: PricePoint) -> PricePoint:
         """Inserts the point; returns it with its id."""
-        stmt = sa_insert(price_points).returning(price_points.c.id)
         values = {
             "product_id": point.product_id,
             "observed_at": point.observed_at,
@@ -229,38 +286,23 @@ class SqlPricePointRepository(_SqlRepository, PricePointRepository):
             "currency": point.currency,
             "availability": point.availability.value,
         }
-        new_id = (await self._session.execute(stmt, values)).scalar_one()
-        return replace(point, id=new_id)
+        return replace(point, id=(await self._execute(_ADD_POINT, values)).scalar_one())
 
     async def latest(self, product_id: int) -> PricePoint | None:
-        stmt = (
-            select(price_points)
-            .where(price_points.c.product_id == product_id)
-            .order_by(price_points.c.observed_at.desc(), price_points.c.id.desc())
-            .limit(1)
-        )
-        row = (await self._session.execute(stmt)).first()
+        row = (await self._execute(_LATEST_POINT, {"product_id": product_id})).first()
         return None if row is None else _price_point(row)
 
     async def since(self, product_id: int, start: datetime) -> list[PricePoint]:
-        stmt = (
-            select(price_points)
-            .where(price_points.c.product_id == product_id, price_points.c.observed_at >= start)
-            .order_by(price_points.c.observed_at, price_points.c.id)
-        )
-        return [_price_point(row) for row in await self._session.execute(stmt)]
+        rows = await self._execute(_POINTS_SINCE, {"product_id": product_id, "start": start})
+        return [_price_point(row) for row in rows]
 
     async def stats(self, product_id: int, start: datetime | None) -> Stats:
         """Low/high/average of priced points since `start` (all time when None), in the
         currency of the newest of them."""
-        stmt = (
-            select(price_points.c.price, price_points.c.currency)
-            .where(price_points.c.product_id == product_id, price_points.c.price.is_not(None))
-            .order_by(price_points.c.observed_at, price_points.c.id)
-        )
-        if start is not None:
-            stmt = stmt.where(price_points.c.observed_at >= start)
-        rows = (await self._session.execute(stmt)).all()
+        if start is None:
+            rows = await self._execute(_PRICES, {"product_id": product_id})
+        else:
+            rows = await self._execute(_PRICES_SINCE, {"product_id": product_id, "start": start})
         return summarize([(row.price, row.currency) for row in rows])
 
 
@@ -317,63 +359,77 @@ def _watch(row: Row[Any]) -> Watch:
     )
 
 
-_active_watch = watches.c.active == true()
+_ACTIVE_WATCHES = select(watches).where(watches.c.active == true()).order_by(watches.c.id)
+_ADD_WATCH = insert(watches).returning(watches.c.id)
+_UPDATE_WATCH = update(watches).where(watches.c.id == bindparam("row_id"))
+_OWNED_WATCH = _ACTIVE_WATCHES.where(
+    watches.c.id == bindparam("watch_id"), watches.c.owner == bindparam("owner")
+)
+_OWNED_WATCHES = _ACTIVE_WATCHES.where(watches.c.owner == bindparam("owner"))
+_COUNT_OWNED = (
+    select(func.count())
+    .select_from(watches)
+    .where(watches.c.owner == bindparam("owner"), watches.c.active == true())
+)
+_FIND_WATCH = _ACTIVE_WATCHES.where(
+    watches.c.owner == bindparam("owner"),
+    watches.c.product_id == bindparam("product_id"),
+    watches.c.platform == bindparam("platform"),
+    watches.c.chat_id == bindparam("chat_id"),
+    watches.c.thread_id.is_not_distinct_from(bindparam("thread_id")),
+)
+_PRODUCT_WATCHES = _ACTIVE_WATCHES.where(watches.c.product_id == bindparam("product_id"))
+_PAUSE_CHAT = (
+    update(watches)
+    .where(
+        watches.c.platform == bindparam("chat_platform"),
+        watches.c.chat_id == bindparam("chat"),
+        watches.c.active == true(),
+    )
+    .values(active=False, paused_reason=bindparam("reason"))
+)
 
 
 class SqlWatchRepository(_SqlRepository, WatchRepository):
+    async def _list(self, statement: Executable, params: dict[str, Any]) -> list[Watch]:
+        return [_watch(row) for row in await self._execute(statement, params)]
+
     async def add(self, watch: Watch) -> Watch:
         """Inserts the watch, sets its id and returns it."""
-        stmt = sa_insert(watches).returning(watches.c.id)
-        watch.id = (await self._session.execute(stmt, _watch_values(watch))).scalar_one()
+        watch.id = (await self._execute(_ADD_WATCH, _watch_values(watch))).scalar_one()
         return watch
 
     async def update(self, watch: Watch) -> None:
-        stmt = update(watches).where(watches.c.id == watch.id).values(_watch_values(watch))
-        await self._session.execute(stmt)
-
-    async def _list(self, *conditions: Any) -> list[Watch]:
-        stmt = select(watches).where(*conditions).order_by(watches.c.id)
-        return [_watch(row) for row in await self._session.execute(stmt)]
+        await self._execute(_UPDATE_WATCH, {"row_id": watch.id, **_watch_values(watch)})
 
     async def get_owned(self, owner: str, watch_id: int) -> Watch | None:
-        found = await self._list(watches.c.id == watch_id, watches.c.owner == owner, _active_watch)
+        found = await self._list(_OWNED_WATCH, {"owner": owner, "watch_id": watch_id})
         return found[0] if found else None
 
     async def list_owned(self, owner: str) -> list[Watch]:
-        return await self._list(watches.c.owner == owner, _active_watch)
+        return await self._list(_OWNED_WATCHES, {"owner": owner})
 
     async def count_owned(self, owner: str) -> int:
-        stmt = (
-            select(func.count()).select_from(watches).where(watches.c.owner == owner, _active_watch)
-        )
-        return (await self._session.execute(stmt)).scalar_one()
+        return (await self._execute(_COUNT_OWNED, {"owner": owner})).scalar_one()
 
     async def find(self, owner: str, product_id: int, address: ChatAddress) -> Watch | None:
-        found = await self._list(
-            watches.c.owner == owner,
-            watches.c.product_id == product_id,
-            watches.c.platform == address.platform,
-            watches.c.chat_id == address.chat_id,
-            watches.c.thread_id.is_not_distinct_from(address.thread_id),
-            _active_watch,
-        )
+        params = {
+            "owner": owner,
+            "product_id": product_id,
+            "platform": address.platform,
+            "chat_id": address.chat_id,
+            "thread_id": address.thread_id,
+        }
+        found = await self._list(_FIND_WATCH, params)
         return found[0] if found else None
 
     async def for_product(self, product_id: int) -> list[Watch]:
-        return await self._list(watches.c.product_id == product_id, _active_watch)
+        return await self._list(_PRODUCT_WATCHES, {"product_id": product_id})
 
     async def pause_for_chat(self, address: ChatAddress, reason: str) -> int:
         """Pauses every active watch in that chat (all its threads); returns how many."""
-        stmt = (
-            update(watches)
-            .where(
-                watches.c.platform == address.platform,
-                watches.c.chat_id == address.chat_id,
-                _active_watch,
-            )
-            .values(active=False, paused_reason=reason)
-        )
-        return (await self._session.execute(stmt)).rowcount
+        params = {"chat_platform": address.platform, "chat": address.chat_id, "reason": reason}
+        return (await self._execute(_PAUSE_CHAT, params)).rowcount
 
 
 # ----- outbox ---------------------------------------------------------------------------
@@ -414,151 +470,187 @@ def _outbox_message(row: Row[Any]) -> OutboxMessage:
     )
 
 
+# ON CONFLICT DO NOTHING rather than catching IntegrityError: a failed statement aborts the
+# whole PostgreSQL transaction, and the alert's price point with it.
+_ADD_MESSAGE = {
+    dialect: statement.on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key]).returning(
+        outbox.c.id
+    )
+    for dialect, statement in _upsert(outbox).items()
+}
+_PENDING = (
+    select(outbox)
+    .where(
+        outbox.c.status == OutboxStatus.PENDING.value,
+        or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= bindparam("now")),
+    )
+    .order_by(outbox.c.id)
+    .limit(bindparam("limit"))
+)
+_UPDATE_MESSAGE = update(outbox).where(outbox.c.id == bindparam("row_id"))
+_CLOSE_CHAT = (
+    update(outbox)
+    .where(
+        outbox.c.platform == bindparam("chat_platform"),
+        outbox.c.chat_id == bindparam("chat"),
+        outbox.c.status == OutboxStatus.PENDING.value,
+    )
+    .values(status=OutboxStatus.UNDELIVERABLE.value, error=bindparam("reason"))
+)
+_COUNT_SENT = (
+    select(func.count())
+    .select_from(outbox)
+    .where(
+        outbox.c.owner == bindparam("owner"),
+        outbox.c.status.in_([OutboxStatus.PENDING.value, OutboxStatus.SENT.value]),
+        outbox.c.created_at >= bindparam("start"),
+    )
+)
+
+
 class SqlOutboxRepository(_SqlRepository, OutboxRepository):
     async def add(self, message: OutboxMessage) -> bool:
-        """Inserts the message (setting its id) unless its dedupe key exists.
-
-        ON CONFLICT DO NOTHING rather than catching IntegrityError: a failed statement
-        would abort the whole PostgreSQL transaction, and the alert's price point with it.
-        """
-        stmt = (
-            self._insert(outbox)
-            .values(_outbox_values(message))
-            .on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key])
-            .returning(outbox.c.id)
-        )
-        new_id = (await self._session.execute(stmt)).scalar_one_or_none()
+        """Inserts the message (setting its id) unless its dedupe key exists."""
+        result = await self._execute(_ADD_MESSAGE[self._dialect], _outbox_values(message))
+        new_id = result.scalar_one_or_none()
         if new_id is None:
             return False
         message.id = new_id
         return True
 
     async def pending(self, now: datetime, limit: int) -> list[OutboxMessage]:
-        stmt = (
-            select(outbox)
-            .where(
-                outbox.c.status == OutboxStatus.PENDING.value,
-                or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now),
-            )
-            .order_by(outbox.c.id)
-            .limit(limit)
-        )
-        return [_outbox_message(row) for row in await self._session.execute(stmt)]
+        rows = await self._execute(_PENDING, {"now": now, "limit": limit})
+        return [_outbox_message(row) for row in rows]
 
     async def update(self, message: OutboxMessage) -> None:
-        stmt = update(outbox).where(outbox.c.id == message.id).values(_outbox_values(message))
-        await self._session.execute(stmt)
+        await self._execute(_UPDATE_MESSAGE, {"row_id": message.id, **_outbox_values(message)})
 
     async def close_pending_for_chat(self, address: ChatAddress, reason: str) -> int:
         """Marks every pending message to that chat (all its threads) undeliverable."""
-        stmt = (
-            update(outbox)
-            .where(
-                outbox.c.platform == address.platform,
-                outbox.c.chat_id == address.chat_id,
-                outbox.c.status == OutboxStatus.PENDING.value,
-            )
-            .values(status=OutboxStatus.UNDELIVERABLE.value, error=reason)
-        )
-        return (await self._session.execute(stmt)).rowcount
+        params = {"chat_platform": address.platform, "chat": address.chat_id, "reason": reason}
+        return (await self._execute(_CLOSE_CHAT, params)).rowcount
 
     async def count_sent_since(self, owner: str, start: datetime) -> int:
         """Messages to `owner` created since `start` that are sent or still on their way."""
-        stmt = (
-            select(func.count())
-            .select_from(outbox)
-            .where(
-                outbox.c.owner == owner,
-                outbox.c.status.in_([OutboxStatus.PENDING.value, OutboxStatus.SENT.value]),
-                outbox.c.created_at >= start,
-            )
-        )
-        return (await self._session.execute(stmt)).scalar_one()
+        return (await self._execute(_COUNT_SENT, {"owner": owner, "start": start})).scalar_one()
 
 
 # ----- chats, users, audit --------------------------------------------------------------
 
 
-def _chat_is(address: ChatAddress) -> Iterable[Any]:
-    return (chats.c.platform == address.platform, chats.c.chat_id == address.chat_id)
+def _chat_upserts() -> dict[str, dict[str, Any]]:
+    """Per dialect: 'touch' (seen, active again) and 'deactivate' (gone, and why)."""
+    built: dict[str, dict[str, Any]] = {}
+    for dialect, statement in _upsert(chats).items():
+        new = statement.excluded
+        key = [chats.c.platform, chats.c.chat_id]
+        built[dialect] = {
+            "touch": statement.on_conflict_do_update(
+                index_elements=key,
+                set_={
+                    "kind": new.kind,
+                    "active": True,
+                    "inactive_reason": None,
+                    "last_seen_at": new.last_seen_at,
+                },
+            ),
+            "deactivate": statement.on_conflict_do_update(
+                index_elements=key,
+                set_={"active": False, "inactive_reason": new.inactive_reason},
+            ),
+        }
+    return built
+
+
+_CHAT_UPSERT = _chat_upserts()
+_CHAT_ACTIVE = select(chats.c.active).where(
+    chats.c.platform == bindparam("platform"), chats.c.chat_id == bindparam("chat_id")
+)
 
 
 class SqlChatRepository(_SqlRepository, ChatRepository):
     """Chats by platform and chat id (threads share their chat's state)."""
 
-    async def _upsert(self, address: ChatAddress, kind: str | None, reason: str | None) -> None:
+    async def _upsert(self, kind: str, address: ChatAddress, values: dict[str, Any]) -> None:
         now = datetime.now(UTC)
-        active = reason is None
-        changes: dict[str, Any] = {"active": active, "inactive_reason": reason}
-        if active:
-            changes["last_seen_at"] = now
-        if kind is not None:
-            changes["kind"] = kind
-        stmt = (
-            self._insert(chats)
-            .values(
-                platform=address.platform,
-                chat_id=address.chat_id,
-                kind=kind or "unknown",
-                active=active,
-                inactive_reason=reason,
-                created_at=now,
-                last_seen_at=now,
-            )
-            .on_conflict_do_update(index_elements=[chats.c.platform, chats.c.chat_id], set_=changes)
-        )
-        await self._session.execute(stmt)
+        row = {
+            "platform": address.platform,
+            "chat_id": address.chat_id,
+            "kind": "unknown",
+            "created_at": now,
+            "last_seen_at": now,
+            **values,
+        }
+        await self._execute(_CHAT_UPSERT[self._dialect][kind], row)
 
     async def touch(self, address: ChatAddress, kind: str) -> None:
         """Records that the chat exists and is active (again, if it had been deactivated)."""
-        await self._upsert(address, kind, None)
+        await self._upsert(
+            "touch", address, {"kind": kind, "active": True, "inactive_reason": None}
+        )
 
     async def deactivate(self, address: ChatAddress, reason: str) -> None:
         """Marks the chat inactive (gone, or it blocked the bot), remembering why."""
-        await self._upsert(address, None, reason)
+        await self._upsert("deactivate", address, {"active": False, "inactive_reason": reason})
 
     async def is_active(self, address: ChatAddress) -> bool:
         """False only for a chat that was deactivated; a chat never seen counts as active."""
-        stmt = select(chats.c.active).where(*_chat_is(address))
-        active = (await self._session.execute(stmt)).scalar_one_or_none()
+        params = {"platform": address.platform, "chat_id": address.chat_id}
+        active = (await self._execute(_CHAT_ACTIVE, params)).scalar_one_or_none()
         return True if active is None else bool(active)
 
 
+def _user_upserts() -> dict[str, dict[str, Any]]:
+    built: dict[str, dict[str, Any]] = {}
+    for dialect, statement in _upsert(users).items():
+        new = statement.excluded
+        built[dialect] = {
+            "ensure": statement.on_conflict_do_nothing(index_elements=[users.c.key]),
+            # Only write when the name changed: most messages come from known users.
+            "ensure_named": statement.on_conflict_do_update(
+                index_elements=[users.c.key],
+                set_={"display_name": new.display_name},
+                where=users.c.display_name != new.display_name,
+            ),
+            "ban": statement.on_conflict_do_update(
+                index_elements=[users.c.key], set_={"banned": new.banned}
+            ),
+        }
+    return built
+
+
+_USER_UPSERT = _user_upserts()
+_USER_BANNED = select(users.c.banned).where(users.c.key == bindparam("key"))
+_COUNT_USERS = select(func.count()).select_from(users)
+_ADD_AUDIT = insert(audit_log)
+
+
 class SqlUserRepository(_SqlRepository, UserRepository):
+    async def _upsert(self, kind: str, key: str, display_name: str, banned: bool) -> None:
+        row = {
+            "key": key,
+            "display_name": display_name,
+            "banned": banned,
+            "created_at": datetime.now(UTC),
+        }
+        await self._execute(_USER_UPSERT[self._dialect][kind], row)
+
     async def ensure(self, key: str, display_name: str) -> None:
         """Creates the user if new; refreshes the display name when a non-empty one differs."""
-        stmt = self._insert(users).values(
-            key=key, display_name=display_name, banned=False, created_at=datetime.now(UTC)
-        )
-        if display_name:
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[users.c.key],
-                set_={"display_name": display_name},
-                where=users.c.display_name != display_name,
-            )
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=[users.c.key])
-        await self._session.execute(stmt)
+        await self._upsert("ensure_named" if display_name else "ensure", key, display_name, False)
 
     async def is_banned(self, key: str) -> bool:
-        stmt = select(users.c.banned).where(users.c.key == key)
-        return bool((await self._session.execute(stmt)).scalar_one_or_none())
+        return bool((await self._execute(_USER_BANNED, {"key": key})).scalar_one_or_none())
 
     async def set_banned(self, key: str, banned: bool) -> None:
         """Bans or unbans `key`, creating the user row if needed (ban before first contact)."""
-        stmt = (
-            self._insert(users)
-            .values(key=key, display_name="", banned=banned, created_at=datetime.now(UTC))
-            .on_conflict_do_update(index_elements=[users.c.key], set_={"banned": banned})
-        )
-        await self._session.execute(stmt)
+        await self._upsert("ban", key, "", banned)
 
     async def count(self) -> int:
-        stmt = select(func.count()).select_from(users)
-        return (await self._session.execute(stmt)).scalar_one()
+        return (await self._execute(_COUNT_USERS)).scalar_one()
 
 
 class SqlAuditRepository(_SqlRepository, AuditRepository):
     async def record(self, actor: str, action: str, detail: str, at: datetime) -> None:
-        stmt = sa_insert(audit_log).values(actor=actor, action=action, detail=detail, at=at)
-        await self._session.execute(stmt)
+        values = {"actor": actor, "action": action, "detail": detail, "at": at}
+        await self._execute(_ADD_AUDIT, values)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import TracebackType
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.storage.repositories import (
     SqlAuditRepository,
@@ -23,13 +23,25 @@ class SqlUnitOfWork(UnitOfWork):
 
     def __init__(self, session: AsyncSession, dialect: str) -> None:
         self.session = session
-        self.products = SqlProductRepository(session, dialect)
-        self.price_points = SqlPricePointRepository(session, dialect)
-        self.watches = SqlWatchRepository(session, dialect)
-        self.outbox = SqlOutboxRepository(session, dialect)
-        self.chats = SqlChatRepository(session, dialect)
-        self.users = SqlUserRepository(session, dialect)
-        self.audit = SqlAuditRepository(session, dialect)
+        self.dialect = dialect
+        self._connection: AsyncConnection | None = None
+        self.products = SqlProductRepository(self)
+        self.price_points = SqlPricePointRepository(self)
+        self.watches = SqlWatchRepository(self)
+        self.outbox = SqlOutboxRepository(self)
+        self.chats = SqlChatRepository(self)
+        self.users = SqlUserRepository(self)
+        self.audit = SqlAuditRepository(self)
+
+    async def connection(self) -> AsyncConnection:
+        """The connection of the session's current transaction (begun on first use).
+
+        Kept until the transaction ends: asking the session for it on every statement
+        would cost a round through its machinery each time.
+        """
+        if self._connection is None:
+            self._connection = await self.session.connection()
+        return self._connection
 
     async def __aexit__(
         self,
@@ -38,12 +50,15 @@ class SqlUnitOfWork(UnitOfWork):
         tb: TracebackType | None,
     ) -> None:
         # close() rolls back whatever was not committed and returns the connection.
+        self._connection = None
         await self.session.close()
 
     async def commit(self) -> None:
+        self._connection = None
         await self.session.commit()
 
     async def rollback(self) -> None:
+        self._connection = None
         await self.session.rollback()
 
 

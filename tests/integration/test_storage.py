@@ -10,7 +10,9 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import insert, select, text
+from sqlalchemy.exc import OperationalError
 
+from adapters.storage import inline_sqlite
 from adapters.storage.engine import make_engine
 from adapters.storage.tables import audit_log, holdings, metadata
 from adapters.storage.uow import SqlUnitOfWorkFactory
@@ -811,21 +813,26 @@ async def test_open_claim_is_skipped_by_a_concurrent_worker(backend: Backend) ->
         await add_watch(backend, ALICE, ids[-1])
     lease = NOW + timedelta(minutes=5)
 
-    first_worker = backend.factory()
-    async with first_worker:
+    async def second_worker() -> list[Product]:
+        async with backend.factory() as uow:
+            claimed = await uow.products.claim_due(NOW, lease, 10)
+            await uow.commit()
+        return claimed
+
+    async with backend.factory() as first_worker:
         first = await first_worker.products.claim_due(NOW, lease, 2)
+        second_task = asyncio.create_task(second_worker())
+        await asyncio.sleep(0.2)
         if backend.name == "postgresql":
-            # Not committed yet: the rows are locked, SKIP LOCKED passes over them.
-            async with backend.factory() as second_worker:
-                second = await second_worker.products.claim_due(NOW, lease, 10)
-                await second_worker.commit()
-            await first_worker.commit()
+            # The first claim is not committed: its rows are locked and SKIP LOCKED passes
+            # over them instead of waiting.
+            assert second_task.done()
         else:
-            # SQLite has one writer at a time: the second worker waits for the first.
-            await first_worker.commit()
-            async with backend.factory() as second_worker:
-                second = await second_worker.products.claim_due(NOW, lease, 10)
-                await second_worker.commit()
+            # SQLite has one writer at a time: the second worker waits for the first,
+            # without blocking the event loop (this test's sleep ran meanwhile).
+            assert not second_task.done()
+        await first_worker.commit()
+    second = await second_task
     assert [p.id for p in first] == [ids[5], ids[4]]
     assert {p.id for p in second} == set(ids[:4])
 
@@ -851,6 +858,27 @@ async def test_concurrent_workers_never_claim_the_same_product(backend: Backend)
     results = await asyncio.gather(*(worker() for _ in range(4)))
     claimed = [product_id for batch in results for product_id in batch]
     assert len(claimed) == len(set(claimed)) == count
+
+
+async def test_a_writer_waiting_too_long_gets_database_is_locked(
+    migrated_sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inline_sqlite, "WRITE_LOCK_TIMEOUT", 0.2)
+    factory = SqlUnitOfWorkFactory(make_engine(migrated_sqlite_url))
+    try:
+        async with factory() as holder:
+            await holder.products.add(a_product("https://shop.example/held"))
+            async with factory() as waiter:
+                assert await waiter.products.get_by_url("https://shop.example/held") is None
+                with pytest.raises(OperationalError, match="database is locked"):
+                    await waiter.products.add(a_product("https://shop.example/waits"))
+            await holder.commit()
+        # The lock went back with the commit: the next writer goes straight through.
+        async with factory() as uow:
+            await uow.products.add(a_product("https://shop.example/after"))
+            await uow.commit()
+    finally:
+        await factory.engine.dispose()
 
 
 # ----- engine ---------------------------------------------------------------------------
