@@ -216,7 +216,9 @@ def candidates(page: Page, region: etree._Element | None = None) -> list[_Candid
     # reused by another node once a proxy is dropped; a dict key keeps its proxy alive.
     memo: dict[etree._Element, tuple[bool, bool]] = {}
     position = 0
-    for outer in _innermost(elements[:_MAX_CANDIDATE_ELEMENTS]):
+    # In a product's own region the price is among the first few; a page needs a wider net.
+    limit = _MAX_CANDIDATE_ELEMENTS if region is None else _MAX_CANDIDATE_ELEMENTS // 3
+    for outer in _innermost(elements[:limit]):
         for element in _leaves_with_digits(outer):
             if element in seen:
                 continue
@@ -254,7 +256,8 @@ def candidates(page: Page, region: etree._Element | None = None) -> list[_Candid
     return found
 
 
-_STYLED_LEAVES = etree.XPath("//body//*[contains(@style,'px')][not(*)]")
+# Elements with an inline style and no child elements (attribute selection is fast).
+_STYLED_LEAVES = etree.XPath("//@style[contains(., 'px')]/parent::*[not(*)]")
 _FONT_SIZE = re.compile(r"font(?:-size)?\s*:[^;]*?(\d+(?:\.\d+)?)px", re.I)
 _MIN_HEADLINE_PX = 18.0
 

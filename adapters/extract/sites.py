@@ -358,10 +358,10 @@ def walmart(page: Page) -> Finding | None:
 
 target = _dom_rule(
     "target",
-    _x("//*[@data-test='product-price']"),
-    out_paths=_x("//*[@data-test='soldOutBlock' or @data-test='outOfStockMessage']"),
-    buy_paths=_x("//*[@data-test='shippingButton' or @data-test='orderPickupButton']"),
-    title_paths=_x("//h1[@data-test='product-title']"),
+    _x("//@data-test[.='product-price']/.."),
+    out_paths=_x("//@data-test[.='soldOutBlock' or .='outOfStockMessage']/.."),
+    buy_paths=_x("//@data-test[.='shippingButton' or .='orderPickupButton']/.."),
+    title_paths=_x("//@data-test[.='product-title']/.."),
     structured_first=True,
 )
 bestbuy = _dom_rule(
@@ -396,16 +396,16 @@ zara = _dom_rule(
 )
 johnlewis = _dom_rule(
     "johnlewis",
-    _x("//*[@data-test='product-price']", "//*[contains(@class,'price--large')]"),
-    out_paths=_x("//*[@data-test='out-of-stock-message']"),
+    _x("//@data-test[.='product-price']/..", "//p[contains(@class,'price--large')]"),
+    out_paths=_x("//@data-test[.='out-of-stock-message']/.."),
     structured_first=True,
 )
 argos = _dom_rule(
     "argos",
-    _x("//*[@data-test='product-price-primary']", "//li[@itemprop='price']"),
-    out_paths=_x("//*[@data-test='component-att-out-of-stock']"),
-    buy_paths=_x("//*[@data-test='add-to-trolley-button-button']"),
-    title_paths=_x("//*[@data-test='product-title']"),
+    _x("//@data-test[.='product-price-primary']/..", "//li[@itemprop='price']"),
+    out_paths=_x("//@data-test[.='component-att-out-of-stock']/.."),
+    buy_paths=_x("//@data-test[.='add-to-trolley-button-button']/.."),
+    title_paths=_x("//@data-test[.='product-title']/.."),
     structured_first=True,
 )
 tcgplayer = _dom_rule(
@@ -420,7 +420,10 @@ tcgplayer = _dom_rule(
 )
 stockx = _dom_rule(
     "stockx",
-    _x("//*[@data-testid='trade-box-buy-amount']", "//*[@data-testid='product-price']"),
+    _x(
+        "//@data-testid[.='trade-box-buy-amount']/..",
+        "//@data-testid[.='product-price']/..",
+    ),
     title_paths=_x("//h1"),
     structured_first=True,
 )
@@ -454,7 +457,7 @@ def cardmarket(page: Page) -> Finding | None:
 
 # ----- shop platforms: recognised by their markup, wherever they are hosted -----------------
 
-_SHOPIFY_MARKERS = ("cdn.shopify.com", "Shopify.theme", "ShopifyAnalytics")
+_SHOPIFY_MARKERS = (b"cdn.shopify.com", b"Shopify.theme", b"ShopifyAnalytics")
 _SHOPIFY_META = re.compile(r"var meta = (\{.*?\});\s*(?:\n|for|window)", re.S)
 
 
@@ -492,12 +495,10 @@ def shopify(page: Page) -> Finding | None:
 woocommerce = _dom_rule(
     "woocommerce",
     _x(
-        "//*[contains(@class,'summary')]//*[contains(@class,'price')]/ins"
-        "//*[contains(@class,'woocommerce-Price-amount')]",
-        "//*[contains(@class,'summary')]//*[contains(@class,'price')]"
-        "//*[contains(@class,'woocommerce-Price-amount')]",
+        "//p[contains(@class,'price')]/ins//span[contains(@class,'woocommerce-Price-amount')]",
+        "//p[contains(@class,'price')]//span[contains(@class,'woocommerce-Price-amount')]",
     ),
-    out_paths=_x("//*[contains(@class,'summary')]//*[contains(@class,'out-of-stock')]"),
+    out_paths=_x("//p[contains(@class,'stock') and contains(@class,'out-of-stock')]"),
     buy_paths=_x("//button[contains(@class,'single_add_to_cart_button')]"),
     title_paths=_x("//h1[contains(@class,'product_title')]"),
     structured_first=True,
@@ -505,11 +506,9 @@ woocommerce = _dom_rule(
 magento = _dom_rule(
     "magento",
     _x(
-        "//*[contains(@class,'product-info-main')]"
-        "//*[@data-price-type='finalPrice']/@data-price-amount/..",
-        "//*[@data-price-type='finalPrice']",
+        "(//@data-price-type/..)[@data-price-type='finalPrice'][@data-price-amount]",
     ),
-    out_paths=_x("//*[contains(@class,'product-info-main')]//*[contains(@class,'unavailable')]"),
+    out_paths=_x("//div[contains(@class,'stock') and contains(@class,'unavailable')]"),
     buy_paths=_x("id('product-addtocart-button')"),
     title_paths=_x("//h1[contains(@class,'page-title')]"),
     structured_first=True,
@@ -548,10 +547,11 @@ _RULES: list[tuple[Callable[[str], bool], SiteRule]] = [
 ]
 # Platforms are recognised from the page, not the host: any domain can run them.
 _PLATFORMS: list[tuple[Callable[[Page], bool], SiteRule]] = [
-    (lambda page: any(marker in page.text for marker in _SHOPIFY_MARKERS), shopify),
-    (lambda page: "woocommerce" in page.text[:300_000], woocommerce),
+    # Byte searches: no need to decode the page to recognise its platform.
+    (lambda page: any(marker in page.body for marker in _SHOPIFY_MARKERS), shopify),
+    (lambda page: b"woocommerce" in page.body, woocommerce),
     (
-        lambda page: 'data-price-type="finalPrice"' in page.text or "Magento_" in page.text,
+        lambda page: b'data-price-type="finalPrice"' in page.body or b"Magento_" in page.body,
         magento,
     ),
 ]
