@@ -152,7 +152,10 @@ class InlineConnection:
         if self._holds_write_lock or self._conn.in_transaction or not _opens_transaction(sql):
             return
         try:
-            await asyncio.wait_for(_write_lock(self._database).acquire(), WRITE_LOCK_TIMEOUT)
+            # asyncio.timeout rather than wait_for: on Python 3.11 wait_for can lose a lock
+            # acquired just as the timeout fires, and nobody would ever release it.
+            async with asyncio.timeout(WRITE_LOCK_TIMEOUT):
+                await _write_lock(self._database).acquire()
         except TimeoutError:
             raise sqlite3.OperationalError("database is locked") from None
         self._holds_write_lock = True
@@ -163,9 +166,13 @@ class InlineConnection:
             self._release()
 
     def _release(self) -> None:
-        if self._holds_write_lock:
-            self._holds_write_lock = False
+        if not self._holds_write_lock:
+            return
+        self._holds_write_lock = False
+        try:
             _write_lock(self._database).release()
+        except RuntimeError:  # no running loop (a garbage-collected connection): nobody waits
+            pass
 
     def cursor(self) -> InlineCursor:
         return InlineCursor(self, self._conn.cursor())
@@ -201,12 +208,7 @@ class InlineConnection:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
-        if self._holds_write_lock:
-            self._holds_write_lock = False
-            try:
-                _write_lock(self._database).release()
-            except RuntimeError:  # no running loop (garbage collection): nobody waits
-                pass
+        self._release()
 
     async def create_function(self, *args: Any, **kwargs: Any) -> None:
         self._conn.create_function(*args, **kwargs)

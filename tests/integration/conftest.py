@@ -21,7 +21,8 @@ def _asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def _admin(url: str, sql: str) -> None:
+async def admin_sql(url: str, sql: str) -> None:
+    """Runs one statement on the PostgreSQL database at `url` (outside any transaction)."""
     connection = await asyncpg.connect(_asyncpg_dsn(url), timeout=10)
     try:
         await connection.execute(sql)
@@ -32,14 +33,14 @@ async def _admin(url: str, sql: str) -> None:
 def create_postgres_database(server_url: str, prefix: str = "pricebot_test") -> str:
     """Creates an empty, uniquely named database on the server; returns its URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin_sql(server_url, f'CREATE DATABASE "{name}"'))
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
 def drop_postgres_database(server_url: str, database_url: str) -> None:
     name = make_url(database_url).database
     # FORCE: a test that failed half-way may leave a connection open.
-    asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(admin_sql(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")
@@ -47,15 +48,17 @@ def postgres_server_url() -> str:
     """The PostgreSQL server's URL; fails (never skips) when it cannot be reached: CI
     always runs one, so a missing server is a broken setup, not a reason to pass."""
     try:
-        asyncio.run(_admin(POSTGRES_URL, "SELECT 1"))
+        asyncio.run(admin_sql(POSTGRES_URL, "SELECT 1"))
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        shown = make_url(POSTGRES_URL).render_as_string(hide_password=True)
-        pytest.fail(
-            f"PostgreSQL is not reachable at {shown}: {exc!r}. Start it (pg_ctlcluster <ver> "
-            "main start) or point PRICEBOT_TEST_POSTGRES_URL at a server.",
-            pytrace=False,
-        )
-    return POSTGRES_URL
+        error = exc
+    else:
+        return POSTGRES_URL
+    shown = make_url(POSTGRES_URL).render_as_string(hide_password=True)
+    pytest.fail(
+        f"PostgreSQL is not reachable at {shown}: {error!r}. Start it (pg_ctlcluster <ver> "
+        "main start) or point PRICEBOT_TEST_POSTGRES_URL at a server.",
+        pytrace=False,
+    )
 
 
 @pytest.fixture

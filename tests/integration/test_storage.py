@@ -32,7 +32,7 @@ from core.model import (
 from core.money import Money
 from core.ports import UnitOfWork, UnitOfWorkFactory
 from tests.fakes.memory import MemoryStore, MemoryUnitOfWorkFactory
-from tests.integration.conftest import _admin
+from tests.integration.conftest import admin_sql
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 ALICE = "telegram:1001"
@@ -64,7 +64,7 @@ def database_url(request: pytest.FixtureRequest) -> str | None:
     url: str = request.getfixturevalue("migrated_postgres_url")
     # The module shares one PostgreSQL database: start every test from empty tables.
     names = ", ".join(table.name for table in metadata.sorted_tables)
-    asyncio.run(_admin(url, f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    asyncio.run(admin_sql(url, f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     return url
 
 
