@@ -31,6 +31,40 @@ BUY_NAME = re.compile(
     r"btn-?cart|cart-?button|cart-?btn",
 )
 _BUTTON_TAGS = {"button", "input"}
+# Elements that never carry a price, stock label or buy button of their own; big select lists
+# (thousands of <option>s) and inline SVG icons would otherwise dominate the walk.
+_SKIPPED_TAGS = {
+    "option",
+    "optgroup",
+    "path",
+    "g",
+    "circle",
+    "rect",
+    "polygon",
+    "polyline",
+    "line",
+    "use",
+    "svg",
+    "symbol",
+    "defs",
+    "br",
+    "hr",
+    "link",
+    "meta",
+    "source",
+    "img",
+    "picture",
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "iframe",
+    "col",
+    "colgroup",
+    "param",
+    "track",
+    "area",
+}
 _CONTAINER_TAGS = {"body", "form", "script", "html", "section", "main", "article", "ul", "table"}
 # Any of the words above: one search rules out most elements before the detailed tests.
 _ANY_NAME = re.compile(
@@ -90,6 +124,8 @@ def _walk(elements: Iterator[etree._Element], result: Scan) -> None:
     by_class: dict[str, int] = {}
     for element in elements:
         tag = element.tag
+        if tag in _SKIPPED_TAGS:
+            continue
         if tag == "h1":
             result.headings.append(element)
         elif tag in _BUTTON_TAGS:
