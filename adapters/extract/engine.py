@@ -146,6 +146,7 @@ def _narrow(offers: list[Offer], page: Page) -> list[Offer]:
     return offers
 
 
+_PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
 # A currency stated anywhere in the page's structured data (microdata or JSON).
 _STRUCTURED_CURRENCY = re.compile(
     r"""priceCurrency["']?\s*(?:content\s*=\s*|:\s*)["']([A-Za-z]{3})["']"""
@@ -220,5 +221,7 @@ def _plain(text: str | None) -> str | None:
     """Titles are plain text: whitespace collapsed, never markup to interpret."""
     if text is None:
         return None
-    collapsed = " ".join(text.split())
+    # Icon-font glyphs (Unicode private use area) are pictures, not words.
+    visible = _PRIVATE_USE.sub("", text)
+    collapsed = " ".join(visible.split())
     return collapsed[:300] or None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterator
@@ -133,6 +134,18 @@ def _text(value: Any) -> str | None:
         return None
     text = " ".join(str(value).split())
     return text or None
+
+
+_ENTITY = re.compile(r"&(?:[a-zA-Z]+|#\d+|#x[0-9a-fA-F]+);")
+
+
+def _name(value: Any) -> str | None:
+    """A product name; many shops HTML-escape inside their JSON ("Black &amp; Silver"), so
+    entities are decoded once. What remains is plain text, never markup."""
+    text = _text(value)
+    if text and _ENTITY.search(text):
+        text = html.unescape(text)
+    return text
 
 
 def _amount(value: Any, currency: str | None, url: str) -> tuple[Decimal | None, str | None]:
@@ -283,12 +296,12 @@ def extract(page: Page) -> Finding | None:
         for node in loose_offers(page):
             finding.offers.extend(_read_offer(node, page.url, Availability.UNKNOWN))
             if finding.title is None:
-                finding.title = _text(node.get("name"))
+                finding.title = _name(node.get("name"))
     if not finding.offers:
         return None
     main = chosen[0] if chosen else (nodes[0] if nodes else {})
     if main:
-        finding.title = _text(main.get("name")) or finding.title
+        finding.title = _name(main.get("name")) or finding.title
         finding.image = _image(main.get("image"))
         finding.canonical_url = _text(main.get("url"))
     return finding
