@@ -132,3 +132,18 @@ def test_undecodable_and_empty_pages_raise_no_price_found() -> None:
         extract_observation(b"", "https://shop.example.com/x")
     with pytest.raises(NoPriceFound):
         extract_observation(b"\xff\xfe\x00garbage\x00\x81", "https://shop.example.com/x")
+
+
+def test_names_escaped_inside_json_ld_are_decoded_once_and_stay_plain_text() -> None:
+    body = b"""<html><head><script type="application/ld+json">{"@type": "Product",
+    "name": "Selfie Stick - Black &amp; Silver &lt;script&gt;",
+    "offers": {"price": "9.99", "priceCurrency": "EUR"}}</script></head></html>"""
+    observation = extract_observation(body, "https://www.currys.ie/p/1")
+    assert observation.title == "Selfie Stick - Black & Silver <script>"
+
+
+def test_json_ld_numbers_stay_exact_decimals() -> None:
+    body = b"""<html><head><script type="application/ld+json">{"@type": "Product",
+    "name": "Pen", "offers": {"price": 0.1, "priceCurrency": "USD"}}</script></head></html>"""
+    observation = extract_observation(body, "https://pens.example.com/p")
+    assert observation.price == Decimal("0.1")
