@@ -461,12 +461,43 @@ _SHOPIFY_MARKERS = (b"cdn.shopify.com", b"Shopify.theme", b"ShopifyAnalytics")
 _SHOPIFY_META = re.compile(r"var meta = (\{.*?\});\s*(?:\n|for|window)", re.S)
 
 
+def _shopify_variants(page: Page) -> list[dict]:
+    """Variant objects from the theme's product JSON (`{{ product | json }}`), which carry
+    "available" and the price in cents; empty when the theme does not embed it."""
+    found: list[dict] = []
+    decoder = json.JSONDecoder()
+    text = page.text
+    position = text.find('"variants":[')
+    while position >= 0 and len(found) < 500:
+        try:
+            value, _ = decoder.raw_decode(text, position + len('"variants":'))
+        except ValueError:
+            value = None
+        if isinstance(value, list):
+            found.extend(v for v in value if isinstance(v, dict) and "available" in v)
+        position = text.find('"variants":[', position + 1)
+    return found
+
+
+def _shopify_availability(variants: list[dict], variant_id: str | None) -> Availability:
+    chosen = [v for v in variants if str(v.get("id")) == variant_id] if variant_id else variants
+    states = {bool(v.get("available")) for v in chosen}
+    if True in states:
+        return Availability.IN_STOCK
+    return Availability.OUT_OF_STOCK if states else Availability.UNKNOWN
+
+
 def shopify(page: Page) -> Finding | None:
-    """Shopify stores: the variant named by ?variant= (or the first available one); the
-    store's analytics meta lists every variant's price in cents."""
+    """Shopify stores: the variant named by ?variant= (or the only price); the store's
+    analytics meta and product JSON list every variant's price in cents and its stock."""
     variant_id = _query_value(page.url, "variant")
     structured = _structured(page, "shopify")
+    product_variants = _shopify_variants(page)
     if structured is not None and variant_id is None:
+        if structured.availability is Availability.UNKNOWN and not any(
+            o.availability is not Availability.UNKNOWN for o in structured.offers
+        ):
+            structured.availability = _shopify_availability(product_variants, None)
         return structured
     match = _SHOPIFY_META.search(page.text)
     variants: list[dict] = []
@@ -476,6 +507,7 @@ def shopify(page: Page) -> Finding | None:
             variants = [v for v in _dig(meta, "product", "variants") or [] if isinstance(v, dict)]
         except ValueError:
             variants = []
+    variants = variants or product_variants
     chosen = next((v for v in variants if str(v.get("id")) == variant_id), None)
     if chosen is None and variants and variant_id is None:
         prices = {v.get("price") for v in variants}
@@ -485,8 +517,10 @@ def shopify(page: Page) -> Finding | None:
         finding = Finding(method="site:shopify", confidence=0.9)
         finding.offers.append(Offer(Decimal(chosen["price"]).scaleb(-2), currency))
         finding.title = chosen.get("name") if isinstance(chosen.get("name"), str) else None
+        finding.availability = _shopify_availability(product_variants, variant_id)
         if structured is not None:
-            finding.availability = structured.availability
+            if finding.availability is Availability.UNKNOWN:
+                finding.availability = structured.availability
             finding.title = structured.title or finding.title
         return finding
     return structured

@@ -147,3 +147,11 @@ def test_json_ld_numbers_stay_exact_decimals() -> None:
     "name": "Pen", "offers": {"price": 0.1, "priceCurrency": "USD"}}</script></head></html>"""
     observation = extract_observation(body, "https://pens.example.com/p")
     assert observation.price == Decimal("0.1")
+
+
+def test_shopify_variant_in_the_link_names_its_own_price_and_stock() -> None:
+    body = (PAGES / "shopify_variant_in_url.html").read_bytes()
+    small = extract_observation(
+        body, "https://northfield.example.com/products/merino-crew-sock?variant=39112233445566"
+    )
+    assert (small.price, small.availability) == (Decimal("18.00"), Availability.IN_STOCK)
