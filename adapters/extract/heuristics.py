@@ -210,7 +210,7 @@ def candidates(page: Page, region: etree._Element | None = None) -> list[_Candid
         elements = scan(page).prices
     else:
         area = None
-        elements = scan_region(region).prices
+        elements = scan_region(page, region).prices
     seen: set[etree._Element] = set()
     # Keyed by the elements themselves: lxml proxies are created on demand, so an id() can be
     # reused by another node once a proxy is dropped; a dict key keeps its proxy alive.
@@ -351,7 +351,7 @@ def page_availability(page: Page, region: etree._Element | None = None) -> Avail
     if tree is None:
         return Availability.UNKNOWN
     if region is not None:
-        found = scan_region(region)
+        found = scan_region(page, region)
         state = _availability_from(found.stock_labels, _own(found.buy_buttons), found.buttons)
         if state is not Availability.UNKNOWN:
             return state
