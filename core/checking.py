@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 
 from core.alert_text import render_status_change
 from core.alerts import AlertPolicy
-from core.errors import ExtractionError, FetchError, NoPriceFound, PricebotError
-from core.model import OutboxMessage, Product, ProductStatus
+from core.errors import ExtractionError, FetchError, NoPriceFound, PricebotError, RetryLater
+from core.model import Observation, OutboxMessage, Product, ProductStatus
 from core.ports import Clock, Extractor, Fetcher, UnitOfWork, UnitOfWorkFactory
 from core.recording import record_observation
 
@@ -40,10 +40,31 @@ class CycleReport:
     alerts: int = 0
     failures: dict[str, int] = field(default_factory=dict)
 
+    def merge(self, other: CycleReport) -> None:
+        self.checked += other.checked
+        self.succeeded += other.succeeded
+        self.failed += other.failed
+        self.alerts += other.alerts
+        for reason, count in other.failures.items():
+            self.failures[reason] = self.failures.get(reason, 0) + count
+
+
+@dataclass(slots=True)
+class _Reading:
+    """What fetching and reading one product gave, before anything is written."""
+
+    product: Product
+    observation: Observation | None = None
+    not_modified: bool = False
+    etag: str | None = None
+    last_modified: str | None = None
+    error: PricebotError | None = None
+
 
 class Checker:
-    """Runs check cycles. Network work is concurrent; database writes go one at a time per
-    process, which keeps SQLite free of lock contention and costs PostgreSQL little."""
+    """Runs check cycles. Each claimed batch is fetched and read concurrently, then written in
+    one transaction: price points, statistics, alerts and next check times commit together,
+    and one commit per batch instead of per product keeps SQLite fast."""
 
     def __init__(
         self,
@@ -62,7 +83,6 @@ class Checker:
         self._config = config or CheckConfig()
         self._policy = policy or AlertPolicy()
         self._rng = rng or random.Random()
-        self._write_lock = asyncio.Lock()
 
     async def run_once(self) -> CycleReport:
         """Checks every product that is due now, batch by batch, then sweeps stale ones."""
@@ -72,89 +92,114 @@ class Checker:
             batch = await self._claim()
             if not batch:
                 break
-            await asyncio.gather(*(self._guarded(p, semaphore, report) for p in batch))
+            readings = await asyncio.gather(*(self._read(p, semaphore) for p in batch))
+            await self._write(readings, report)
         await self._sweep_stale()
         return report
 
     async def _claim(self) -> list[Product]:
         now = self._clock.now()
-        async with self._write_lock, self._uow() as uow:
+        async with self._uow() as uow:
             claimed = await uow.products.claim_due(
                 now, now + self._config.lease, self._config.batch
             )
             await uow.commit()
         return claimed
 
-    async def _guarded(
-        self, product: Product, semaphore: asyncio.Semaphore, report: CycleReport
-    ) -> None:
+    async def _read(self, product: Product, semaphore: asyncio.Semaphore) -> _Reading:
+        reading = _Reading(product)
         async with semaphore:
             try:
-                await self.check(product, report)
-            except Exception:  # a bug in one product's check must not stop the cycle
-                log.exception("check of product %s failed unexpectedly", product.id)
-
-    async def check(self, product: Product, report: CycleReport) -> None:
-        report.checked += 1
-        try:
-            fetched = await self._fetcher.fetch(
-                product.url, etag=product.etag, last_modified=product.last_modified
-            )
-            observation = None
-            if not fetched.not_modified:
-                observation = self._extractor.extract(
-                    fetched.body, fetched.url, product.css_selector
+                fetched = await self._fetcher.fetch(
+                    product.url, etag=product.etag, last_modified=product.last_modified
                 )
-                if observation.price is None and observation.availability != "OutOfStock":
-                    raise NoPriceFound()
-        except (FetchError, ExtractionError) as error:
+                reading.etag, reading.last_modified = fetched.etag, fetched.last_modified
+                reading.not_modified = fetched.not_modified
+                if not fetched.not_modified:
+                    observation = self._extractor.extract(
+                        fetched.body, fetched.url, product.css_selector
+                    )
+                    if observation.price is None and observation.availability != "OutOfStock":
+                        raise NoPriceFound()
+                    reading.observation = observation
+            except (FetchError, ExtractionError) as error:
+                reading.error = error
+            except Exception as error:  # a bug in one page's reading must not stop the cycle
+                log.exception("reading product %s failed unexpectedly", product.id)
+                reading.error = PricebotError(f"internal error: {type(error).__name__}")
+        return reading
+
+    async def _write(self, readings: list[_Reading], report: CycleReport) -> None:
+        batch_report = CycleReport()
+        try:
+            async with self._uow() as uow:
+                for reading in readings:
+                    await self._apply(uow, reading, batch_report)
+                await uow.commit()
+            report.merge(batch_report)
+            return
+        except Exception:
+            log.exception("writing a batch of %d failed; writing one by one", len(readings))
+        # One bad row must not cost the others their results (or their alerts).
+        for reading in readings:
+            try:
+                async with self._uow() as uow:
+                    one = CycleReport()
+                    await self._apply(uow, reading, one)
+                    await uow.commit()
+                report.merge(one)
+            except Exception:
+                log.exception("writing product %s failed", reading.product.id)
+
+    async def _apply(self, uow: UnitOfWork, reading: _Reading, report: CycleReport) -> None:
+        report.checked += 1
+        product = await uow.products.get(reading.product.id or 0)
+        if product is None:
+            return
+        now = self._clock.now()
+        if reading.error is not None:
             report.failed += 1
-            report.failures[error.reason] = report.failures.get(error.reason, 0) + 1
-            await self._record_failure(product.id or 0, error)
+            reason = getattr(reading.error, "reason", "internal")
+            report.failures[reason] = report.failures.get(reason, 0) + 1
+            await self._record_failure(uow, product, reading.error, now)
             return
         report.succeeded += 1
-        async with self._write_lock, self._uow() as uow:
-            current = await uow.products.get(product.id or 0)
-            if current is None:
-                return
-            now = self._clock.now()
-            recovered = current.status is ProductStatus.BROKEN
-            if observation is not None:
-                recorded = await record_observation(uow, current, observation, now, self._policy)
-                report.alerts += recorded.alerts
-            else:
-                current.last_checked_at = current.last_success_at = now
-            current.etag, current.last_modified = fetched.etag, fetched.last_modified
-            current.failure_count = 0
-            current.status, current.status_reason = ProductStatus.OK, None
-            current.next_check_at = self._next_check(now, failures=0)
-            await uow.products.update(current)
-            if recovered:
-                await self._tell_watchers(uow, current, broken=False, reason="", now=now)
-            await uow.commit()
-
-    async def _record_failure(self, product_id: int, error: PricebotError) -> None:
-        async with self._write_lock, self._uow() as uow:
-            product = await uow.products.get(product_id)
-            if product is None:
-                return
-            now = self._clock.now()
-            product.failure_count += 1
-            product.last_checked_at = now
-            product.next_check_at = self._next_check(now, failures=product.failure_count)
-            newly_broken = (
-                product.failure_count >= self._config.broken_after
-                and product.status is not ProductStatus.BROKEN
+        recovered = product.status is ProductStatus.BROKEN
+        if reading.observation is not None:
+            recorded = await record_observation(
+                uow, product, reading.observation, now, self._policy
             )
-            if newly_broken:
-                product.status = ProductStatus.BROKEN
-                product.status_reason = error.user_message
-            await uow.products.update(product)
-            if newly_broken:
-                await self._tell_watchers(
-                    uow, product, broken=True, reason=error.user_message, now=now
-                )
-            await uow.commit()
+            report.alerts += recorded.alerts
+        else:
+            product.last_checked_at = product.last_success_at = now
+        product.etag, product.last_modified = reading.etag, reading.last_modified
+        product.failure_count = 0
+        product.status, product.status_reason = ProductStatus.OK, None
+        product.next_check_at = self._next_check(now, failures=0)
+        await uow.products.update(product)
+        if recovered:
+            await self._tell_watchers(uow, product, broken=False, reason="", now=now)
+
+    async def _record_failure(
+        self, uow: UnitOfWork, product: Product, error: PricebotError, now: datetime
+    ) -> None:
+        product.failure_count += 1
+        product.last_checked_at = now
+        product.next_check_at = self._next_check(now, failures=product.failure_count)
+        if isinstance(error, RetryLater) and error.retry_after:
+            # The shop named a time: come back no earlier than that.
+            asked = now + timedelta(seconds=error.retry_after)
+            product.next_check_at = max(product.next_check_at, asked)
+        newly_broken = (
+            product.failure_count >= self._config.broken_after
+            and product.status is not ProductStatus.BROKEN
+        )
+        if newly_broken:
+            product.status = ProductStatus.BROKEN
+            product.status_reason = error.user_message
+        await uow.products.update(product)
+        if newly_broken:
+            await self._tell_watchers(uow, product, broken=True, reason=error.user_message, now=now)
 
     async def _tell_watchers(
         self, uow: UnitOfWork, product: Product, *, broken: bool, reason: str, now: datetime
@@ -185,6 +230,6 @@ class Checker:
 
     async def _sweep_stale(self) -> None:
         cutoff = self._clock.now() - self._config.interval * self._config.stale_after_intervals
-        async with self._write_lock, self._uow() as uow:
+        async with self._uow() as uow:
             await uow.products.mark_stale(cutoff)
             await uow.commit()
