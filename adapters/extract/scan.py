@@ -152,14 +152,25 @@ def _walk(elements: Iterator[etree._Element], result: Scan) -> None:
             result.buy_buttons.append(element)
 
 
+_COUNT_DESCENDANTS = etree.XPath("count(descendant::*)")
+_SMALL_REGION = 1500
+
+
 def scan_region(page: Page, region: etree._Element) -> Scan:
-    """The page's buckets restricted to one subtree (a product's microdata scope). Filtering
-    the page's single walk costs a few ancestor steps per hit, never a second walk."""
-    full = scan(page)
+    """The page's buckets restricted to one subtree (a product's microdata scope): a small
+    subtree is walked on its own; otherwise the page's single walk is filtered (a few
+    ancestor steps per hit), so a region never costs a second walk of the page."""
     key = ("scan_region", region)
     cached = page.cache.get(key)
     if isinstance(cached, Scan):
         return cached
+    if "scan" not in page.cache and _COUNT_DESCENDANTS(region) < _SMALL_REGION:
+        # A small region: walking it costs less than walking the page.
+        result = Scan()
+        _walk(region.iter(etree.Element), result)
+        page.cache[key] = result
+        return result
+    full = scan(page)
     inside: dict[etree._Element, bool] = {}
 
     def within(element: etree._Element) -> bool:
