@@ -11,11 +11,6 @@ ISO_CODES: frozenset[str] = frozenset(_PRICE_PARSER_CURRENCIES) | {"KZT", "BYN",
 
 # Currencies that really use three decimals; anywhere else "12.345" is a digit group.
 THREE_DECIMAL_CURRENCIES = frozenset({"KWD", "BHD", "OMR", "JOD", "TND", "IQD", "LYD"})
-# Currencies priced in whole units in practice (no cents shown on shop pages).
-ZERO_DECIMAL_CURRENCIES = frozenset(
-    {"JPY", "KRW", "CLP", "ISK", "VND", "IDR", "COP", "PYG", "UGX", "HUF", "TWD", "KZT"}
-)
-
 # Shop country from the host's last label(s) -> the currency its prices are in.
 TLD_CURRENCY: dict[str, str] = {
     "uk": "GBP",
@@ -147,10 +142,7 @@ COMMA_DECIMAL_LANGUAGES = frozenset(
 DOT_DECIMAL_LANGUAGES = frozenset(
     {"en", "ja", "zh", "ko", "he", "th", "ms", "fil", "tl", "hi", "bn", "ta", "ar", "ur", "ga"}
 )
-# Countries whose Spanish/English writes the decimal with a dot despite the language default.
-DOT_DECIMAL_COUNTRIES = frozenset({"mx", "us", "gb", "uk", "ie", "au", "nz", "ca", "ph", "in"})
-
-# Symbols that name exactly one currency, longest first so "R$" wins over "$".
+# Symbols that name exactly one currency ("R$", "zł", "CHF"...).
 UNAMBIGUOUS_SYMBOLS: dict[str, str] = {
     "US$": "USD",
     "U$S": "USD",

@@ -163,8 +163,3 @@ class Page:
             except (etree.ParserError, etree.XMLSyntaxError, ValueError):
                 return None
         return root
-
-    @property
-    def has_tree_built(self) -> bool:
-        """Whether the tree was already built (cheap checks only run when it was)."""
-        return "tree" in self.__dict__

@@ -148,22 +148,6 @@ def _currency_code_in(text: str, url: str | None) -> str | None:
     return None
 
 
-_PRICE_IN_TEXT = re.compile(
-    r"(?:(?:[A-Z]{2,3}\s?)?[$€£¥￥₹₩₽₺₪₴₸₫฿₱₦]|R\$|[A-Z]{3}|CHF|Fr\.|Rs\.?|kr\.?|zł|Kč|Ft|lei|лв|руб\.?|тг|₸)?"
-    r"\s?\d[\d.,' \u00a0\u202f’]*\d?"
-    r"(?:\s?(?:[$€£¥￥₹₩₽₺₪₴₸₫฿₱₦]|[A-Z]{3}|CHF|kr\.?|zł|Kč|Ft|lei|лв|руб\.?|тг|₸|,-|元|円))?"
-)
-
-
-def looks_like_money(text: str) -> bool:
-    """Whether a short text shows a currency next to a number (not a bare count or rating)."""
-    cleaned = clean_text(text)
-    if not any(ch.isdigit() for ch in cleaned):
-        return False
-    parsed = Price.fromstring(cleaned)
-    return parsed.currency is not None or _currency_code_in(cleaned, None) is not None
-
-
 def decimal_mark_for(language: str | None) -> str | None:
     """ "," or "." as a language writes it, None when we do not know the language."""
     lang = (language or "").split("-")[0].lower()
