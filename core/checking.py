@@ -10,8 +10,15 @@ from datetime import datetime, timedelta
 
 from core.alert_text import render_status_change
 from core.alerts import AlertPolicy
-from core.errors import ExtractionError, FetchError, NoPriceFound, PricebotError, RetryLater
-from core.model import Observation, OutboxMessage, Product, ProductStatus
+from core.errors import (
+    ExtractionError,
+    FetchError,
+    NoPriceFound,
+    PricebotError,
+    PriceUnavailable,
+    RetryLater,
+)
+from core.model import Availability, Observation, OutboxMessage, Product, ProductStatus
 from core.ports import Clock, Extractor, Fetcher, UnitOfWork, UnitOfWorkFactory
 from core.recording import record_observation
 
@@ -116,18 +123,24 @@ class Checker:
                 reading.etag, reading.last_modified = fetched.etag, fetched.last_modified
                 reading.not_modified = fetched.not_modified
                 if not fetched.not_modified:
-                    observation = self._extractor.extract(
-                        fetched.body, fetched.url, product.css_selector
-                    )
-                    if observation.price is None and observation.availability != "OutOfStock":
-                        raise NoPriceFound()
-                    reading.observation = observation
+                    reading.observation = self._observe(fetched.body, fetched.url, product)
             except (FetchError, ExtractionError) as error:
                 reading.error = error
             except Exception as error:  # a bug in one page's reading must not stop the cycle
                 log.exception("reading product %s failed unexpectedly", product.id)
                 reading.error = PricebotError(f"internal error: {type(error).__name__}")
         return reading
+
+    def _observe(self, body: bytes, url: str, product: Product) -> Observation:
+        """The page's observation; a sold-out page without a price still counts (restocks)."""
+        try:
+            observation = self._extractor.extract(body, url, product.css_selector)
+        except PriceUnavailable as sold_out:
+            observation = sold_out.observation
+            assert isinstance(observation, Observation)
+        if observation.price is None and observation.availability is not Availability.OUT_OF_STOCK:
+            raise NoPriceFound()
+        return observation
 
     async def _write(self, readings: list[_Reading], report: CycleReport) -> None:
         batch_report = CycleReport()

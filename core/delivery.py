@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from core.errors import ChatGone, RateLimited, TransientDeliveryError
 from core.model import ChatAddress, OutboxMessage, OutboxStatus
@@ -18,13 +18,21 @@ log = logging.getLogger(__name__)
 @dataclass(slots=True)
 class DeliveryReport:
     sent: int = 0
+    confirmed: int = 0  # in doubt after a crash; the platform said it had arrived
     retried: int = 0
     undeliverable: int = 0
 
 
 class Delivery:
-    """Sends what the check cycle wrote. A row is marked sent in its own transaction right after
-    the platform accepted it; a chat that is gone is deactivated and its watches paused."""
+    """Sends what the check cycle wrote, at least once and, where the platform can tell or
+    takes an idempotency key, exactly once.
+
+    Each row is claimed (`sending`, committed) before the platform is called and marked
+    `sent` right after. A run that dies in between leaves the row `sending`; when its claim
+    expires the next run asks the notifier whether it arrived before sending it again. The
+    repository hands out a chat's rows only in order and never past one that must wait, so
+    messages reach each chat in the order they were written, across runs and processes.
+    """
 
     def __init__(
         self,
@@ -35,6 +43,7 @@ class Delivery:
         max_attempts: int = 8,
         backoff_base: timedelta = timedelta(seconds=5),
         backoff_max: timedelta = timedelta(hours=1),
+        claim_for: timedelta = timedelta(minutes=2),
         batch: int = 200,
     ) -> None:
         self._uow = uow_factory
@@ -43,22 +52,17 @@ class Delivery:
         self._max_attempts = max_attempts
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
+        self._claim_for = claim_for
         self._batch = batch
-        # chat -> when its oldest row may be retried; its later rows wait until then too, so a
-        # chat's messages arrive in the order they were written. Per process, like the tick.
-        self._held: dict[tuple[str, str], datetime] = {}
 
     async def run_once(self) -> DeliveryReport:
         report = DeliveryReport()
-        now = self._clock.now()
-        self._held = {chat: until for chat, until in self._held.items() if until > now}
         async with self._uow() as uow:
-            rows = await uow.outbox.pending(now, self._batch)
+            rows = await uow.outbox.pending(self._clock.now(), self._batch)
         by_chat: dict[tuple[str, str], list[OutboxMessage]] = {}
         for row in rows:
-            chat = (row.address.platform, row.address.chat_id)
-            if row.address.platform in self._notifiers and chat not in self._held:
-                by_chat.setdefault(chat, []).append(row)
+            if row.address.platform in self._notifiers:
+                by_chat.setdefault((row.address.platform, row.address.chat_id), []).append(row)
         for chat_rows in by_chat.values():
             await self._deliver_chat(chat_rows, report)
         return report
@@ -67,6 +71,14 @@ class Delivery:
         """Rows of one chat in order; the first that cannot go now holds back the rest."""
         notifier = self._notifiers[rows[0].address.platform]
         for row in rows:
+            if row.status is OutboxStatus.SENDING and await notifier.confirm(
+                row.address, row.dedupe_key
+            ):
+                await self._mark_sent(row, row.platform_message_id)
+                report.confirmed += 1
+                continue
+            if not await self._claim(row):
+                return  # another delivery run has this chat's next row
             try:
                 message_id = await notifier.send(
                     row.address, Reply.from_dict(row.payload), key=row.dedupe_key
@@ -76,12 +88,8 @@ class Delivery:
                 report.undeliverable += 1
                 return
             except RateLimited as limited:
-                await self._retry(
-                    row,
-                    f"rate limited {limited.retry_after}s",
-                    timedelta(seconds=limited.retry_after),
-                    count_attempt=False,
-                )
+                wait = timedelta(seconds=limited.retry_after)
+                await self._retry(row, f"rate limited {limited.retry_after}s", wait, counts=False)
                 report.retried += 1
                 return
             except TransientDeliveryError as error:
@@ -89,28 +97,38 @@ class Delivery:
                 report.undeliverable += int(gave_up)
                 report.retried += int(not gave_up)
                 return
-            row.status = OutboxStatus.SENT
-            row.platform_message_id = message_id
-            row.attempts += 1
-            async with self._uow() as uow:
-                await uow.outbox.update(row)
-                await uow.commit()
+            await self._mark_sent(row, message_id)
             report.sent += 1
 
+    async def _claim(self, row: OutboxMessage) -> bool:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            claimed = await uow.outbox.claim(row.id or 0, now, now + self._claim_for)
+            await uow.commit()
+        return claimed
+
+    async def _mark_sent(self, row: OutboxMessage, message_id: str | None) -> None:
+        row.status = OutboxStatus.SENT
+        row.platform_message_id = message_id
+        row.attempts += 1
+        row.next_attempt_at = None
+        async with self._uow() as uow:
+            await uow.outbox.update(row)
+            await uow.commit()
+
     async def _retry(
-        self, row: OutboxMessage, reason: str, wait: timedelta | None, *, count_attempt: bool = True
+        self, row: OutboxMessage, reason: str, wait: timedelta | None, *, counts: bool = True
     ) -> bool:
         """Schedules the next attempt; True when the row was given up as undeliverable."""
-        if count_attempt:
-            row.attempts += 1
+        row.attempts += int(counts)
         row.error = reason
+        row.status = OutboxStatus.PENDING
         if row.attempts >= self._max_attempts:
             row.status = OutboxStatus.UNDELIVERABLE
         else:
             if wait is None:
                 wait = min(self._backoff_base * (2 ** max(row.attempts - 1, 0)), self._backoff_max)
             row.next_attempt_at = self._clock.now() + wait
-            self._held[(row.address.platform, row.address.chat_id)] = row.next_attempt_at
         async with self._uow() as uow:
             await uow.outbox.update(row)
             await uow.commit()

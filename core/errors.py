@@ -126,6 +126,20 @@ class NoPriceFound(ExtractionError):
     )
 
 
+class PriceUnavailable(NoPriceFound):
+    """No price to pay now, but the page said what it could (sold out, title): restock alerts
+    need that, so the partial Observation (price None) travels with the error."""
+
+    user_message = (
+        "That product is sold out and its page shows no price. Send /track <link> stock to "
+        "hear when it is back."
+    )
+
+    def __init__(self, observation: object) -> None:
+        self.observation = observation  # core.model.Observation; errors stay free of the model
+        super().__init__()
+
+
 class AmbiguousPrice(ExtractionError):
     reason = "ambiguous_price"
 

@@ -183,6 +183,7 @@ class Watch:
 
 class OutboxStatus(enum.StrEnum):
     PENDING = "pending"
+    SENDING = "sending"  # claimed by a delivery run; in doubt if that run died
     SENT = "sent"
     UNDELIVERABLE = "undeliverable"
 

@@ -141,7 +141,13 @@ class OutboxRepository(abc.ABC):
 
     @abc.abstractmethod
     async def pending(self, now: datetime, limit: int) -> list[OutboxMessage]:
-        """Pending rows whose next attempt is due, oldest first."""
+        """Open rows (pending, or sending with an expired claim) that are due, oldest first,
+        leaving out every row queued behind an earlier open row of the same chat that is not
+        due yet: a chat's messages go out in the order they were written."""
+
+    @abc.abstractmethod
+    async def claim(self, message_id: int, now: datetime, until: datetime) -> bool:
+        """Marks a due open row `sending` until `until`; False when another run has it."""
 
     @abc.abstractmethod
     async def update(self, message: OutboxMessage) -> None: ...

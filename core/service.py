@@ -18,10 +18,12 @@ from core.errors import (
     NotFoundForUser,
     PermissionDenied,
     PricebotError,
+    PriceUnavailable,
     UsageError,
 )
 from core.model import (
     ChatContext,
+    Observation,
     Product,
     ProductStatus,
     Rule,
@@ -228,8 +230,15 @@ class Dispatcher(ChatFrontDoor):
         if not self._fresh(known):
             # The network round trip happens outside any transaction.
             fetched = await self._fetcher.fetch(url)
-            observation = self._extractor.extract(fetched.body, fetched.url)
-            if observation.price is None:
+            try:
+                observation = self._extractor.extract(fetched.body, fetched.url)
+            except PriceUnavailable as sold_out:
+                # Sold out with no price shown: a restock watch is exactly what fits.
+                if command.target.kind is not RuleKind.RESTOCK:
+                    raise
+                assert isinstance(sold_out.observation, Observation)
+                observation = sold_out.observation
+            if observation.price is None and command.target.kind is not RuleKind.RESTOCK:
                 raise NoPriceFound()
         currency = observation.currency if observation else known.currency if known else None
         rule = resolve_rule(command.target, currency)

@@ -14,18 +14,8 @@ from adapters.extract import heuristics, jsonld, markup, selector, sites
 from adapters.extract.currencies import currency_of_country, normalise_code
 from adapters.extract.findings import Finding, Offer
 from adapters.extract.page import Page
-from core.errors import AmbiguousPrice, NoPriceFound
+from core.errors import AmbiguousPrice, NoPriceFound, PriceUnavailable
 from core.model import Availability, Observation
-
-
-class PriceUnavailable(NoPriceFound):
-    """No price to pay now, but the page said what it could (sold out, title): restock
-    alerts need that, so the partial Observation (price None) travels with the error."""
-
-    def __init__(self, observation: Observation) -> None:
-        self.observation = observation
-        super().__init__()
-
 
 # Below this a finding is only used when nothing better answers, and never to break a tie.
 _CONFIDENT = 0.6

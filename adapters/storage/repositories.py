@@ -478,14 +478,29 @@ _ADD_MESSAGE = {
     )
     for dialect, statement in _upsert(outbox).items()
 }
+_OPEN = (OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)
+_earlier = outbox.alias("earlier")
+_DUE = or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= bindparam("now"))
 _PENDING = (
     select(outbox)
     .where(
-        outbox.c.status == OutboxStatus.PENDING.value,
-        or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= bindparam("now")),
+        outbox.c.status.in_(_OPEN),
+        _DUE,
+        ~exists().where(
+            _earlier.c.platform == outbox.c.platform,
+            _earlier.c.chat_id == outbox.c.chat_id,
+            _earlier.c.status.in_(_OPEN),
+            _earlier.c.id < outbox.c.id,
+            _earlier.c.next_attempt_at > bindparam("now"),
+        ),
     )
     .order_by(outbox.c.id)
     .limit(bindparam("limit"))
+)
+_CLAIM = (
+    update(outbox)
+    .where(outbox.c.id == bindparam("row_id"), outbox.c.status.in_(_OPEN), _DUE)
+    .values(status=OutboxStatus.SENDING.value, next_attempt_at=bindparam("until"))
 )
 _UPDATE_MESSAGE = update(outbox).where(outbox.c.id == bindparam("row_id"))
 _CLOSE_CHAT = (
@@ -493,7 +508,7 @@ _CLOSE_CHAT = (
     .where(
         outbox.c.platform == bindparam("chat_platform"),
         outbox.c.chat_id == bindparam("chat"),
-        outbox.c.status == OutboxStatus.PENDING.value,
+        outbox.c.status.in_(_OPEN),
     )
     .values(status=OutboxStatus.UNDELIVERABLE.value, error=bindparam("reason"))
 )
@@ -502,7 +517,7 @@ _COUNT_SENT = (
     .select_from(outbox)
     .where(
         outbox.c.owner == bindparam("owner"),
-        outbox.c.status.in_([OutboxStatus.PENDING.value, OutboxStatus.SENT.value]),
+        outbox.c.status.in_([*_OPEN, OutboxStatus.SENT.value]),
         outbox.c.created_at >= bindparam("start"),
     )
 )
@@ -521,6 +536,10 @@ class SqlOutboxRepository(_SqlRepository, OutboxRepository):
     async def pending(self, now: datetime, limit: int) -> list[OutboxMessage]:
         rows = await self._execute(_PENDING, {"now": now, "limit": limit})
         return [_outbox_message(row) for row in rows]
+
+    async def claim(self, message_id: int, now: datetime, until: datetime) -> bool:
+        params = {"row_id": message_id, "now": now, "until": until}
+        return (await self._execute(_CLAIM, params)).rowcount == 1
 
     async def update(self, message: OutboxMessage) -> None:
         await self._execute(_UPDATE_MESSAGE, {"row_id": message.id, **_outbox_values(message)})

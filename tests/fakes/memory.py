@@ -303,6 +303,9 @@ class MemoryWatchRepository(_MemoryRepository, WatchRepository):
         return len(paused)
 
 
+_OPEN = (OutboxStatus.PENDING, OutboxStatus.SENDING)
+
+
 class MemoryOutboxRepository(_MemoryRepository, OutboxRepository):
     async def add(self, message: OutboxMessage) -> bool:
         if any(m.dedupe_key == message.dedupe_key for m in self._uow.t_outbox.values()):
@@ -312,13 +315,28 @@ class MemoryOutboxRepository(_MemoryRepository, OutboxRepository):
         return True
 
     async def pending(self, now: datetime, limit: int) -> list[OutboxMessage]:
-        due = [
-            m
-            for m in self._uow.t_outbox.values()
-            if m.status is OutboxStatus.PENDING
-            and (m.next_attempt_at is None or m.next_attempt_at <= now)
-        ]
-        return sorted(due, key=lambda m: m.id or 0)[:limit]
+        due: list[OutboxMessage] = []
+        held: set[tuple[str, str]] = set()  # chats whose oldest open row is not due yet
+        for message in sorted(self._uow.t_outbox.values(), key=lambda m: m.id or 0):
+            if message.status not in _OPEN:
+                continue
+            chat = (message.address.platform, message.address.chat_id)
+            if message.next_attempt_at is not None and message.next_attempt_at > now:
+                held.add(chat)
+            elif chat not in held:
+                due.append(message)
+        return due[:limit]
+
+    async def claim(self, message_id: int, now: datetime, until: datetime) -> bool:
+        message = self._uow.t_outbox.get(message_id)
+        if message is None or message.status not in _OPEN:
+            return False
+        if message.next_attempt_at is not None and message.next_attempt_at > now:
+            return False
+        message.status = OutboxStatus.SENDING
+        message.next_attempt_at = until
+        self._uow.t_outbox.put(message_id, message)
+        return True
 
     async def update(self, message: OutboxMessage) -> None:
         if message.id in self._uow.t_outbox:
@@ -328,7 +346,7 @@ class MemoryOutboxRepository(_MemoryRepository, OutboxRepository):
         closed = [
             m
             for m in self._uow.t_outbox.values()
-            if m.status is OutboxStatus.PENDING and _same_chat(m.address, address)
+            if m.status in _OPEN and _same_chat(m.address, address)
         ]
         for message in closed:
             message.status = OutboxStatus.UNDELIVERABLE
@@ -341,7 +359,7 @@ class MemoryOutboxRepository(_MemoryRepository, OutboxRepository):
             1
             for m in self._uow.t_outbox.values()
             if m.owner == owner
-            and m.status in (OutboxStatus.PENDING, OutboxStatus.SENT)
+            and m.status in (*_OPEN, OutboxStatus.SENT)
             and m.created_at >= start
         )
 

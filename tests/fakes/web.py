@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.errors import NoPriceFound, PricebotError
+from core.errors import NoPriceFound, PricebotError, PriceUnavailable
 from core.model import FetchResult, Observation
 from core.ports import Extractor, Fetcher
 
@@ -36,4 +36,6 @@ class FakeExtractor(Extractor):
         observation = self.observations.get(url)
         if observation is None:
             raise NoPriceFound()
+        if observation.price is None:
+            raise PriceUnavailable(observation)  # as the real extractor does for sold-out pages
         return observation

@@ -610,21 +610,45 @@ async def test_outbox_message_round_trips(backend: Backend) -> None:
     assert stored == message
 
 
-async def test_outbox_pending_is_due_pending_rows_in_id_order(backend: Backend) -> None:
+async def test_outbox_pending_is_due_open_rows_in_id_order(backend: Backend) -> None:
+    other = ChatAddress("telegram", "3003")
+
     async def add_all(uow: UnitOfWork) -> None:
         await uow.outbox.add(a_message("a"))
-        await uow.outbox.add(a_message("later", next_attempt_at=NOW + timedelta(seconds=30)))
+        await uow.outbox.add(a_message("later", other, next_attempt_at=NOW + timedelta(seconds=30)))
         await uow.outbox.add(a_message("b", next_attempt_at=NOW))
         await uow.outbox.add(a_message("sent", status=OutboxStatus.SENT))
         await uow.outbox.add(a_message("gone", status=OutboxStatus.UNDELIVERABLE))
         await uow.outbox.add(a_message("c", next_attempt_at=NOW - timedelta(minutes=1)))
+        await uow.outbox.add(a_message("after-later", other))
 
     await committed(backend, add_all)
     async with backend.factory() as uow:
+        # "after-later" waits behind the earlier row of its chat that is not due yet.
         assert [m.dedupe_key for m in await uow.outbox.pending(NOW, 10)] == ["a", "b", "c"]
         assert [m.dedupe_key for m in await uow.outbox.pending(NOW, 2)] == ["a", "b"]
         later = await uow.outbox.pending(NOW + timedelta(minutes=1), 10)
-    assert [m.dedupe_key for m in later] == ["a", "later", "b", "c"]
+    assert [m.dedupe_key for m in later] == ["a", "later", "b", "c", "after-later"]
+
+
+async def test_outbox_claim_is_exclusive_and_expires(backend: Backend) -> None:
+    await committed(backend, lambda uow: uow.outbox.add(a_message("a")))
+    await committed(backend, lambda uow: uow.outbox.add(a_message("b")))
+    async with backend.factory() as uow:
+        first, _ = await uow.outbox.pending(NOW, 10)
+        assert await uow.outbox.claim(first.id, NOW, NOW + timedelta(minutes=2))
+        assert not await uow.outbox.claim(first.id, NOW, NOW + timedelta(minutes=2))
+        await uow.commit()
+    async with backend.factory() as uow:
+        # A claimed row holds back its chat's later rows until the claim expires...
+        assert await uow.outbox.pending(NOW + timedelta(minutes=1), 10) == []
+        # ... then comes back, still marked sending: in doubt.
+        expired = await uow.outbox.pending(NOW + timedelta(minutes=3), 10)
+        assert [(m.dedupe_key, m.status) for m in expired] == [
+            ("a", OutboxStatus.SENDING),
+            ("b", OutboxStatus.PENDING),
+        ]
+        assert await uow.outbox.count_sent_since(ALICE, NOW) == 2
 
 
 async def test_outbox_update_persists(backend: Backend) -> None:

@@ -230,3 +230,19 @@ async def test_a_product_read_moments_ago_is_not_fetched_again(world):
     async with uow() as unit:
         [bobs] = await unit.watches.list_owned(BOB.user.key)
         assert bobs.rule.target.currency == "EUR"
+
+
+async def test_a_sold_out_page_without_price_can_be_watched_for_restock(world):
+    dispatcher, uow, fetcher, extractor = world
+    url = "https://shop.example/sold-out"
+    fetcher.pages[url] = b"x"
+    extractor.observations[url] = Observation(
+        None, None, Availability.OUT_OF_STOCK, title="Rare Sneaker"
+    )
+    refused = await dispatcher.handle_text(ALICE, f"/track {url} 100")
+    assert refused.is_error and "/track <link> stock" in refused.text
+    assert await count_watches(uow, ALICE) == 0
+    reply = await dispatcher.handle_text(ALICE, f"/track {url} stock")
+    assert not reply.is_error, reply.text
+    assert "Rare Sneaker" in reply.text and "out of stock" in reply.text
+    assert await count_watches(uow, ALICE) == 1
