@@ -6,8 +6,11 @@ import argparse
 import asyncio
 import signal
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from bot.settings import Settings, SettingsError, load_settings
+from core.ports import Notifier
 
 NO_TOKEN = (
     "pricebot run needs a chat token: set PRICEBOT_TELEGRAM_TOKEN (or PRICEBOT_DISCORD_TOKEN) in "
@@ -62,36 +65,48 @@ async def _wait_for_stop_signal() -> None:
     await stop.wait()
 
 
-def _telegram_sender(settings: Settings) -> dict:
-    """A worker has no chat front end but still delivers Telegram alerts."""
+@asynccontextmanager
+async def _telegram_sender(settings: Settings) -> AsyncIterator[dict[str, Notifier]]:
+    """A worker or `check` has no chat front end but still delivers Telegram alerts."""
     if settings.telegram_token is None:
-        return {}
+        yield {}
+        return
+    from telegram import Bot
+
     from adapters.telegram.notifier import TelegramNotifier
     from adapters.telegram.redact import install_token_redaction
-    from telegram import Bot
 
     token = settings.telegram_token.get_secret_value()
     install_token_redaction(token)
-    return {"telegram": TelegramNotifier(Bot(token, base_url=settings.telegram_base_url))}
+    bot = Bot(token, base_url=settings.telegram_base_url)
+    await bot.initialize()
+    try:
+        yield {"telegram": TelegramNotifier(bot)}
+    finally:
+        await bot.shutdown()
 
 
 async def _serve(settings: Settings, *, telegram: bool) -> int:
     from bot.runtime import Runtime
 
-    runtime = Runtime(settings, notifiers=None if telegram else _telegram_sender(settings))
-    try:
-        await runtime.migrate_if_sqlite()
-        if telegram:
+    if telegram:
+        runtime = Runtime(settings)
+        try:
+            await runtime.migrate_if_sqlite()
             await runtime.start_telegram()
-        else:
-            for notifier in runtime.notifiers.values():
-                initialize = getattr(getattr(notifier, "bot", None), "initialize", None)
-                if initialize is not None:
-                    await initialize()
-        runtime.start_scheduler()
-        await _wait_for_stop_signal()
-    finally:
-        await runtime.close()
+            runtime.start_scheduler()
+            await _wait_for_stop_signal()
+        finally:
+            await runtime.close()
+        return 0
+    async with _telegram_sender(settings) as notifiers:
+        runtime = Runtime(settings, notifiers=notifiers)
+        try:
+            await runtime.migrate_if_sqlite()
+            runtime.start_scheduler()
+            await _wait_for_stop_signal()
+        finally:
+            await runtime.close()
     return 0
 
 
@@ -113,13 +128,14 @@ async def _chat(settings: Settings) -> int:
 async def _check(settings: Settings) -> int:
     from bot.runtime import Runtime
 
-    runtime = Runtime(settings, notifiers=_telegram_sender(settings))
-    try:
-        await runtime.migrate_if_sqlite()
-        report = await runtime.check_once()
-        delivered = await runtime.deliver_once()
-    finally:
-        await runtime.close()
+    async with _telegram_sender(settings) as notifiers:
+        runtime = Runtime(settings, notifiers=notifiers)
+        try:
+            await runtime.migrate_if_sqlite()
+            report = await runtime.check_once()
+            delivered = await runtime.deliver_once()
+        finally:
+            await runtime.close()
     print(
         f"checked {report.checked} products: {report.succeeded} read, {report.failed} failed, "
         f"{report.alerts} alerts queued, {delivered.sent} delivered"
