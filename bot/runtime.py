@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from adapters.charts.price_chart import MatplotlibChartRenderer
 from adapters.extract import PageExtractor
 from adapters.storage.engine import make_engine
 from adapters.storage.migrate import upgrade_to_head
@@ -75,6 +76,7 @@ class Runtime:
                 admins=settings.admin_keys,
                 alert_policy=policy,
             ),
+            charts=MatplotlibChartRenderer(),
         )
         self.checker = Checker(
             self.uow_factory,
@@ -85,10 +87,16 @@ class Runtime:
                 interval=interval,
                 batch=settings.check_batch,
                 concurrency=settings.check_concurrency,
+                lease=timedelta(seconds=settings.check_lease),
             ),
             policy,
         )
-        self.delivery = Delivery(self.uow_factory, self.notifiers, self.clock)
+        self.delivery = Delivery(
+            self.uow_factory,
+            self.notifiers,
+            self.clock,
+            claim_for=timedelta(seconds=settings.delivery_claim),
+        )
         self._scheduler: AsyncIOScheduler | None = None
         self._telegram = None
 

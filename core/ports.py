@@ -71,6 +71,16 @@ class Notifier(abc.ABC):
         return None
 
 
+class ChartRenderer(abc.ABC):
+    """Draws a price history as a PNG image."""
+
+    @abc.abstractmethod
+    def render(
+        self, points: Sequence[PricePoint], *, title: str, currency: str, until: datetime
+    ) -> bytes:
+        """`points` oldest first, at least one with a price in `currency`."""
+
+
 class ProductRepository(abc.ABC):
     @abc.abstractmethod
     async def get(self, product_id: int) -> Product | None: ...
@@ -235,6 +245,7 @@ def decimal_or_none(value: object) -> Decimal | None:
 
 __all__: Sequence[str] = [
     "AuditRepository",
+    "ChartRenderer",
     "ChatRepository",
     "Clock",
     "Extractor",

@@ -6,7 +6,7 @@ import logging
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from core import commands as cmd
@@ -31,7 +31,7 @@ from core.model import (
     Watch,
 )
 from core.money import Money
-from core.ports import Clock, Extractor, Fetcher, UnitOfWork, UnitOfWorkFactory
+from core.ports import ChartRenderer, Clock, Extractor, Fetcher, UnitOfWork, UnitOfWorkFactory
 from core.recording import baseline_watch, in_stock_text, record_observation
 from core.reply import Button, Reply
 from core.urls import canonical_url, looks_like_url
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 SNOOZE = timedelta(hours=24)
 FRESH_FOR = timedelta(minutes=10)
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +111,10 @@ class Dispatcher(ChatFrontDoor):
         extractor: Extractor,
         clock: Clock,
         config: ServiceConfig | None = None,
+        charts: ChartRenderer | None = None,
     ) -> None:
         self._uow = uow_factory
+        self._charts = charts
         self._fetcher = fetcher
         self._extractor = extractor
         self._clock = clock
@@ -370,6 +373,7 @@ class Dispatcher(ChatFrontDoor):
             assert product is not None
             stats = await uow.price_points.stats(product.id or 0, start)
             lowest = await uow.price_points.stats(product.id or 0, None)
+            points = await uow.price_points.since(product.id or 0, start or EPOCH)
         period = f"last {command.days} days" if command.days else "all time"
         currency = product.currency or ""
         if stats.points == 0 or not currency:
@@ -378,10 +382,19 @@ class Dispatcher(ChatFrontDoor):
         def fmt(value: Decimal | None) -> str:
             return Money(value, currency).format() if value is not None else "-"
 
-        return Reply.say(
-            f"#{command.watch_id} {product.title or product.url} ({period}):",
-            f"lowest {fmt(stats.low)}, highest {fmt(stats.high)}, average {fmt(stats.average)}"
-            f"\nlowest ever {fmt(lowest.low)}; {stats.points} price changes recorded",
+        title = product.title or product.url
+        chart = None
+        if self._charts is not None:
+            chart = self._charts.render(points, title=title, currency=currency, until=now)
+        return Reply(
+            (
+                f"#{command.watch_id} {title} ({period}):",
+                f"lowest {fmt(stats.low)}, highest {fmt(stats.high)}, "
+                f"average {fmt(stats.average)}\nlowest ever {fmt(lowest.low)}; "
+                f"{stats.points} prices recorded",
+            ),
+            buttons=(Button("Open", url=product.url),),
+            image_png=chart,
         )
 
     async def _check_not_banned(self, ctx: ChatContext) -> None:

@@ -1,0 +1,1 @@
+"""Price-history charts drawn as PNG images."""
