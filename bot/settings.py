@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     daily_alert_cap: int = Field(default=20, ge=1)
     check_batch: int = Field(default=200, ge=1)
     check_concurrency: int = Field(default=32, ge=1)
+    # Seconds a dead worker's claim holds back others: a product it was checking, and an
+    # outbox row it was sending (then in doubt, and confirmed with the platform first).
+    check_lease: float = Field(default=600, gt=0)
+    delivery_claim: float = Field(default=120, gt=0)
     connect_timeout: float = Field(default=5.0, gt=0)
     total_timeout: float = Field(default=20.0, gt=0)
     max_page_bytes: int = Field(default=5_000_000, ge=10_000)
