@@ -254,17 +254,21 @@ class HttpFetcher(Fetcher):
 async def _read_capped(response: httpx.Response, limit: int) -> bytes:
     """The decoded body; TooLarge as soon as it passes `limit` bytes."""
     decoder = decoder_for(response.headers.get("content-encoding"))
-    body = bytearray()
+    # Pieces joined once at the end: one copy of a page of a megabyte or two, not two.
+    pieces: list[bytes] = []
+    size = 0
     async for chunk in response.aiter_raw():
         for piece in decoder.feed(chunk):
-            body += piece
-            if len(body) > limit:
+            size += len(piece)
+            if size > limit:
                 raise TooLarge()
+            pieces.append(piece)
     for piece in decoder.finish():
-        body += piece
-        if len(body) > limit:
+        size += len(piece)
+        if size > limit:
             raise TooLarge()
-    return bytes(body)
+        pieces.append(piece)
+    return b"".join(pieces)
 
 
 async def _read_quietly(response: httpx.Response, limit: int) -> bytes:
