@@ -138,9 +138,9 @@ def _narrow(offers: list[Offer], page: Page) -> list[Offer]:
 
 _PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
 # A currency stated anywhere in the page's structured data (microdata or JSON).
-_STRUCTURED_CURRENCY = re.compile(
-    r"""priceCurrency["']?\s*(?:content\s*=\s*|:\s*)["']([A-Za-z]{3})["']"""
-)
+_STRUCTURED_CURRENCY = r"""priceCurrency["']?\s*(?:content\s*=\s*|:\s*)["']([A-Za-z]{3})["']"""
+_STRUCTURED_CURRENCY_TEXT = re.compile(_STRUCTURED_CURRENCY)
+_STRUCTURED_CURRENCY_BYTES = re.compile(_STRUCTURED_CURRENCY.encode("ascii"))
 
 
 def _currency(page: Page, found: str | None) -> str | None:
@@ -152,8 +152,12 @@ def _currency(page: Page, found: str | None) -> str | None:
         page.meta_first("product:price:currency", "og:price:currency", "pricecurrency")
     )
     if stated is None:
-        match = _STRUCTURED_CURRENCY.search(page.text)
-        stated = normalise_code(match.group(1)) if match else None
+        if page.ascii_markup:
+            found = _STRUCTURED_CURRENCY_BYTES.search(page.body)
+            stated = normalise_code(found.group(1).decode("ascii")) if found else None
+        else:
+            match = _STRUCTURED_CURRENCY_TEXT.search(page.text)
+            stated = normalise_code(match.group(1)) if match else None
     return stated or currency_of_country(page.url)
 
 

@@ -12,15 +12,19 @@ from lxml import etree
 from adapters.extract.currencies import country_of, host_of
 
 _CHARSET_META = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
-_JSONLD_SCRIPT = re.compile(
-    r"""<script\b[^>]*\btype\s*=\s*["']?application/ld\+json["']?[^>]*>(.*?)</script\s*>""",
-    re.I | re.S,
+# The same patterns over text (pages in UTF-16/32) and over bytes (every other encoding keeps
+# ASCII markup as ASCII bytes, so tags are found without decoding a page of a megabyte or two).
+_JSONLD_SCRIPT = (
+    r"""<script\b[^>]*\btype\s*=\s*["']?application/ld\+json["']?[^>]*>(.*?)</script\s*>"""
 )
-_META_TAG = re.compile(r"<meta\b[^>]*>", re.I)
-_LINK_TAG = re.compile(r"<link\b[^>]*>", re.I)
+_META_TAG = r"<meta\b[^>]*>"
+_LINK_TAG = r"<link\b[^>]*>"
+_HTML_TAG = r"<html\b[^>]*>"
+_TITLE = r"<title\b[^>]*>(.*?)</title\s*>"
 _ATTRIBUTE = re.compile(r"""([^\s"'=<>/]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
-_HTML_TAG = re.compile(r"<html\b[^>]*>", re.I)
-_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.I | re.S)
+_WIDE_ENCODINGS = ("utf-16", "utf-32", "utf_16", "utf_32")
+# How far past the end of <head> platform and shop markers are looked for (see `top`).
+_TOP_AFTER_HEAD = 64 * 1024
 _PARSERS: dict[str, etree.HTMLParser] = {}
 
 
@@ -32,6 +36,17 @@ def _parser(encoding: str) -> etree.HTMLParser:
         parser = etree.HTMLParser(encoding=encoding, no_network=True, remove_comments=True)
         _PARSERS[encoding] = parser
     return parser
+
+
+def _both(pattern: str, flags: int = re.I) -> tuple[re.Pattern[str], re.Pattern[bytes]]:
+    return re.compile(pattern, flags), re.compile(pattern.encode("ascii"), flags)
+
+
+_JSONLD_SCRIPTS = _both(_JSONLD_SCRIPT, re.I | re.S)
+_META_TAGS = _both(_META_TAG)
+_LINK_TAGS = _both(_LINK_TAG)
+_HTML_TAGS = _both(_HTML_TAG)
+_TITLES = _both(_TITLE, re.I | re.S)
 
 
 def attributes(tag: str) -> dict[str, str]:
@@ -74,40 +89,74 @@ class Page:
 
     @cached_property
     def text(self) -> str:
+        return self.decode(self.body)
+
+    def decode(self, raw: bytes) -> str:
+        """Bytes of this page as text: its encoding, else (for a page that claims UTF-8 but
+        is not) windows-1252, else UTF-8 with replacement characters."""
         try:
-            return self.body.decode(self.encoding)
+            return raw.decode(self.encoding)
         except (UnicodeDecodeError, LookupError):
             if self.encoding == "utf-8":
                 try:
-                    return self.body.decode("cp1252")
+                    return raw.decode("cp1252")
                 except UnicodeDecodeError:
                     pass
-            return self.body.decode("utf-8", errors="replace")
+            return raw.decode("utf-8", errors="replace")
 
     @cached_property
-    def head_text(self) -> str:
-        """The decoded <head> only: meta tags and the title are read without decoding a
-        page of a megabyte or two."""
+    def ascii_markup(self) -> bool:
+        """Whether markup can be searched in the raw bytes (true for every encoding but
+        UTF-16/32: ASCII characters are single ASCII bytes in all of them)."""
+        return not self.encoding.lower().startswith(_WIDE_ENCODINGS)
+
+    @cached_property
+    def head_end(self) -> int:
+        """Offset of the end of <head> in the body (200,000 when there is none)."""
         end = self.body.find(b"</head")
         if end < 0:
             end = self.body.find(b"</HEAD")
-        head = self.body[: end if end >= 0 else 200_000]
+        return end if end >= 0 else 200_000
+
+    @cached_property
+    def head_text(self) -> str:
+        """The decoded <head> only (for pages whose markup is not searchable as bytes)."""
+        head = self.body[: self.head_end]
         try:
             return head.decode(self.encoding)
         except (UnicodeDecodeError, LookupError):
             return head.decode("utf-8", errors="replace")
 
+    @property
+    def top(self) -> int:
+        """Where the top of the page ends: <head> plus the start of <body>, where platforms
+        and shops put their markers (asset URLs, body classes, analytics scripts)."""
+        return self.head_end + _TOP_AFTER_HEAD
+
+    def _head_tags(self, patterns: tuple[re.Pattern[str], re.Pattern[bytes]]) -> list[str]:
+        """Every match of a tag pattern in <head>, as text (group 1 when it has one)."""
+        text_pattern, bytes_pattern = patterns
+        group = 1 if text_pattern.groups else 0
+        if not self.ascii_markup:
+            return [m.group(group) for m in text_pattern.finditer(self.head_text)]
+        found = bytes_pattern.finditer(self.body, 0, self.head_end)
+        return [self.decode(m.group(group)) for m in found]
+
     @cached_property
     def jsonld_sources(self) -> list[str]:
         """Text of every <script type="application/ld+json"> on the page."""
-        return [m.group(1) for m in _JSONLD_SCRIPT.finditer(self.text)]
+        text_pattern, bytes_pattern = _JSONLD_SCRIPTS
+        if not self.ascii_markup:
+            return [m.group(1) for m in text_pattern.finditer(self.text)]
+        # Found in the bytes; only the scripts' own contents are decoded.
+        return [self.decode(m.group(1)) for m in bytes_pattern.finditer(self.body)]
 
     @cached_property
     def meta(self) -> dict[str, list[str]]:
         """Content of the head's <meta> tags by property/name/itemprop (lower-cased)."""
         found: dict[str, list[str]] = {}
-        for match in _META_TAG.finditer(self.head_text):
-            attrs = attributes(match.group(0))
+        for tag in self._head_tags(_META_TAGS):
+            attrs = attributes(tag)
             content = attrs.get("content")
             if content is None:
                 continue
@@ -126,29 +175,45 @@ class Page:
 
     @cached_property
     def canonical_link(self) -> str | None:
-        for match in _LINK_TAG.finditer(self.head_text):
-            attrs = attributes(match.group(0))
+        for tag in self._head_tags(_LINK_TAGS):
+            attrs = attributes(tag)
             if attrs.get("rel", "").lower() == "canonical" and attrs.get("href"):
                 return attrs["href"].strip()
         return None
 
     @cached_property
     def head_title(self) -> str | None:
-        match = _TITLE.search(self.head_text)
-        if not match:
+        text_pattern, bytes_pattern = _TITLES
+        if self.ascii_markup:
+            match = bytes_pattern.search(self.body, 0, self.head_end)
+            title = self.decode(match.group(1)) if match else None
+        else:
+            text_match = text_pattern.search(self.head_text)
+            title = text_match.group(1) if text_match else None
+        if title is None:
             return None
-        return " ".join(html.unescape(match.group(1)).split()) or None
+        return " ".join(html.unescape(title).split()) or None
 
     @cached_property
     def language(self) -> str | None:
         """Two-letter page language from <html lang>, og:locale or the Content-Language meta."""
-        match = _HTML_TAG.search(self.head_text, 0, 20_000)
-        lang = attributes(match.group(0)).get("lang") if match else None
+        text_pattern, bytes_pattern = _HTML_TAGS
+        if self.ascii_markup:
+            match = bytes_pattern.search(self.body, 0, min(20_000, self.head_end))
+            tag = self.decode(match.group(0)) if match else None
+        else:
+            text_match = text_pattern.search(self.head_text, 0, 20_000)
+            tag = text_match.group(0) if text_match else None
+        lang = attributes(tag).get("lang") if tag else None
         if not lang:
             lang = self.meta_first("og:locale", "content-language", "language")
         if not lang:
             return None
         return lang.replace("_", "-").split("-")[0].strip().lower()[:3] or None
+
+    def has(self, marker: bytes, *, top_only: bool = False) -> bool:
+        """Whether the raw page holds `marker` (anywhere, or in its top part only)."""
+        return self.body.find(marker, 0, self.top if top_only else len(self.body)) >= 0
 
     @cached_property
     def tree(self) -> etree._Element | None:

@@ -70,7 +70,7 @@ _AMAZON_BUY = etree.XPath("id('add-to-cart-button buy-now-button one-click-butto
 _AMAZON_NO_FEATURED_OFFER = etree.XPath("id('unqualifiedBuyBox buybox-see-all-buying-choices')")
 _AMAZON_IMAGE = etree.XPath("id('landingImage imgBlkFront ebooksImgBlkFront')")
 # Digital albums and videos: the buy button carries the ASIN in its id.
-_AMAZON_DIGITAL_BUY = re.compile(r'id="(dmusic_digital_buy_button[^"]*|dv-action-box[^"]*)"')
+_AMAZON_DIGITAL_BUY = re.compile(rb'id="(dmusic_digital_buy_button[^"]*|dv-action-box[^"]*)"')
 
 
 def _amazon_state(
@@ -92,15 +92,15 @@ def _amazon_state(
 # Amazon's ids are stable and its pages run to 1-2 MB: reading the few places it keeps the
 # price straight from the bytes answers most pages without decoding or parsing them at all.
 _AMAZON_PRICE_BYTES: list[tuple[bytes, tuple[bytes, ...]]] = [
-    (b'id="corePrice_feature_div"', (b'class="a-offscreen"',)),
-    (b'id="corePriceDisplay_desktop_feature_div"', (b"priceToPay", b'class="a-offscreen"')),
-    (b'id="apex_desktop"', (b"priceToPay", b'class="a-offscreen"')),
-    (b'id="priceblock_dealprice"', ()),
-    (b'id="priceblock_saleprice"', ()),
-    (b'id="priceblock_ourprice"', ()),
-    (b'id="price_inside_buybox"', ()),
-    (b'id="newBuyBoxPrice"', ()),
-    (b'id="kindle-price"', ()),
+    (b"corePrice_feature_div", (b'class="a-offscreen"',)),
+    (b"corePriceDisplay_desktop_feature_div", (b"priceToPay", b'class="a-offscreen"')),
+    (b"apex_desktop", (b"priceToPay", b'class="a-offscreen"')),
+    (b"priceblock_dealprice", ()),
+    (b"priceblock_saleprice", ()),
+    (b"priceblock_ourprice", ()),
+    (b"price_inside_buybox", ()),
+    (b"newBuyBoxPrice", ()),
+    (b"kindle-price", ()),
 ]
 _NEAR = 4000  # bytes after an id within which its price must appear
 _TAGS = re.compile(rb"<[^>]*>")
@@ -118,15 +118,57 @@ def _text_after(body: bytes, start: int, limit: int = 400) -> str:
     return " ".join(html.unescape(text).split())
 
 
+# Every id the bytes reading looks at, found in one pass (a search per id would read a page
+# of 1-2 MB a dozen times). The digital buy button carries the ASIN after its prefix.
+_AMAZON_ID_NAMES = frozenset(
+    {
+        b"productTitle",
+        b"dp-container",
+        b"availability",
+        b"add-to-cart-button",
+        b"buy-now-button",
+        b"one-click-button",
+        b"outOfStock",
+        b"outOfStockBuyBox_feature_div",
+        b"unqualifiedBuyBox",
+        b"buybox-see-all-buying-choices",
+        *(marker for marker, _ in _AMAZON_PRICE_BYTES),
+    }
+)
+_AMAZON_DIGITAL_PREFIX = b"dmusic_digital_buy_button"
+# One pass over the page finds them all (a search per id would read 1-2 MB a dozen times).
+_AMAZON_IDS = re.compile(
+    rb'id="((?:'
+    + b"|".join(re.escape(name) for name in sorted(_AMAZON_ID_NAMES | {_AMAZON_DIGITAL_PREFIX}))
+    + rb')[^"]*)"'
+)
+
+
+def _amazon_ids(body: bytes) -> dict[bytes, int]:
+    """Offset of the first `id="..."` of each id the bytes reading uses (the digital buy
+    button under its prefix: the ASIN follows it)."""
+    found: dict[bytes, int] = {}
+    for match in _AMAZON_IDS.finditer(body):
+        name = match.group(1)
+        if name not in _AMAZON_ID_NAMES:
+            if not name.startswith(_AMAZON_DIGITAL_PREFIX):
+                continue
+            name = _AMAZON_DIGITAL_PREFIX
+        if name not in found:
+            found[name] = match.start()
+    return found
+
+
 def _amazon_from_bytes(page: Page) -> Finding | None:
     body = page.body
-    if b'id="productTitle"' not in body and b'id="dp-container"' not in body:
+    ids = _amazon_ids(body)
+    if b"productTitle" not in ids and b"dp-container" not in ids:
         return None
     finding = Finding(method="site:amazon", confidence=0.95)
-    title_at = body.find(b'id="productTitle"')
+    title_at = ids.get(b"productTitle", -1)
     if title_at >= 0:
         finding.title = _text_after(body, title_at, 1000) or None
-    label_at = body.find(b'id="availability"')
+    label_at = ids.get(b"availability", -1)
     label = None
     if label_at >= 0:
         chunk = body[label_at : label_at + 1500]
@@ -134,21 +176,21 @@ def _amazon_from_bytes(page: Page) -> Finding | None:
         label = _TAGS.sub(b" ", chunk[chunk.find(b">") + 1 : end if end > 0 else None])
         label = " ".join(html.unescape(label.decode("utf-8", "replace")).split())
     buyable = any(
-        marker in body
+        marker in ids
         for marker in (
-            b'id="add-to-cart-button"',
-            b'id="buy-now-button"',
-            b'id="one-click-button"',
-            b'id="dmusic_digital_buy_button',
+            b"add-to-cart-button",
+            b"buy-now-button",
+            b"one-click-button",
+            _AMAZON_DIGITAL_PREFIX,
         )
     )
-    out = b'id="outOfStock"' in body or b'id="outOfStockBuyBox_feature_div"' in body
-    no_offer = b'id="unqualifiedBuyBox"' in body or b'id="buybox-see-all-buying-choices"' in body
+    out = b"outOfStock" in ids or b"outOfStockBuyBox_feature_div" in ids
+    no_offer = b"unqualifiedBuyBox" in ids or b"buybox-see-all-buying-choices" in ids
     finding.availability, finding.no_price = _amazon_state(out, buyable, label, no_offer)
     if finding.no_price:
         return finding
     for marker, steps in _AMAZON_PRICE_BYTES:
-        at = body.find(marker)
+        at = ids.get(marker, -1)
         if at < 0:
             continue
         limit = at + _NEAR
@@ -178,7 +220,8 @@ def amazon(page: Page) -> Finding | None:
     images = _AMAZON_IMAGE(tree)
     if images:
         finding.image = images[0].get("data-old-hires") or images[0].get("src")
-    digital = _AMAZON_DIGITAL_BUY.search(page.text)
+    found = _AMAZON_DIGITAL_BUY.search(page.body)
+    digital = found.group(1).decode("ascii", "replace") if found else None
     buyable = bool(_AMAZON_BUY(tree)) or digital is not None
     labels = _AMAZON_AVAILABILITY(tree)
     label = element_text(labels[0], 300) if labels else None
@@ -194,7 +237,7 @@ def amazon(page: Page) -> Finding | None:
             finding.offers.append(offer)
             break
     if not finding.offers and digital is not None:
-        button = tree.xpath(f"id('{digital.group(1)}')//*[contains(@class,'a-text-bold')]")
+        button = tree.xpath("id($name)//*[contains(@class,'a-text-bold')]", name=digital)
         offer = _first_price(page, button)
         if offer is not None:
             finding.offers.append(offer)
@@ -457,7 +500,6 @@ def cardmarket(page: Page) -> Finding | None:
 
 # ----- shop platforms: recognised by their markup, wherever they are hosted -----------------
 
-_SHOPIFY_MARKERS = (b"cdn.shopify.com", b"Shopify.theme", b"ShopifyAnalytics")
 _SHOPIFY_META = re.compile(r"var meta = (\{.*?\});\s*(?:\n|for|window)", re.S)
 
 
@@ -579,15 +621,28 @@ _RULES: list[tuple[Callable[[str], bool], SiteRule]] = [
     (_host_is("cardmarket"), cardmarket),
     (_host_is("stockx"), stockx),
 ]
-# Platforms are recognised from the page, not the host: any domain can run them.
+# Platforms are recognised from the page, not the host: any domain can run them. Their
+# markers (asset hosts, analytics scripts, body classes, module names) sit in the head or at
+# the start of the body, so only the top of the page is searched: a search of the whole
+# page per marker costs more than reading a page's JSON-LD.
+_SHOPIFY_MARKERS = (b"cdn.shopify.com", b"Shopify.theme", b"ShopifyAnalytics")
+_MAGENTO_MARKERS = (b"Magento_", b'data-price-type="finalPrice"')
+
+
+def _is_amazon(page: Page) -> bool:
+    """Amazon's own pages (on any host: the rule reads Amazon's markup, not its address):
+    its page-event script and its image host, both in the head."""
+    return page.has(b"ue_sid", top_only=True) and (
+        page.has(b"media-amazon.com", top_only=True)
+        or page.has(b"images-amazon.com", top_only=True)
+    )
+
+
 _PLATFORMS: list[tuple[Callable[[Page], bool], SiteRule]] = [
-    # Byte searches: no need to decode the page to recognise its platform.
-    (lambda page: any(marker in page.body for marker in _SHOPIFY_MARKERS), shopify),
-    (lambda page: b"woocommerce" in page.body, woocommerce),
-    (
-        lambda page: b'data-price-type="finalPrice"' in page.body or b"Magento_" in page.body,
-        magento,
-    ),
+    (_is_amazon, amazon),
+    (lambda page: any(page.has(m, top_only=True) for m in _SHOPIFY_MARKERS), shopify),
+    (lambda page: page.has(b"woocommerce", top_only=True), woocommerce),
+    (lambda page: any(page.has(m, top_only=True) for m in _MAGENTO_MARKERS), magento),
 ]
 
 
