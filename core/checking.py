@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
 from dataclasses import dataclass, field
@@ -56,6 +57,15 @@ class CycleReport:
             self.failures[reason] = self.failures.get(reason, 0) + count
 
 
+def page_digest(body: bytes, css_selector: str | None, now: datetime) -> str:
+    """What a reading of the page depends on: its bytes and the user's selector. Salted with
+    the UTC day, so a page that never changes is still read in full once a day and a reading
+    cannot outlive a fix to the extractor (or a bad one) by more than that."""
+    digest = hashlib.sha256(f"{now:%Y-%m-%d}|{css_selector or ''}|".encode())
+    digest.update(body)
+    return digest.hexdigest()
+
+
 @dataclass(slots=True)
 class _Reading:
     """What fetching and reading one product gave, before anything is written."""
@@ -63,9 +73,23 @@ class _Reading:
     product: Product
     observation: Observation | None = None
     not_modified: bool = False
+    # The page is byte for byte the one behind the product's current reading (same day).
+    unchanged: bool = False
+    digest: str | None = None
     etag: str | None = None
     last_modified: str | None = None
     error: PricebotError | None = None
+
+
+def _without_tracebacks(error: BaseException) -> None:
+    """Drops the frames an error holds (and those of its causes): a reading keeps its error
+    until the batch is written, and the frames would keep each failed page's body and DOM."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = None
+        current = current.__cause__ or current.__context__
 
 
 class Checker:
@@ -123,8 +147,14 @@ class Checker:
                 reading.etag, reading.last_modified = fetched.etag, fetched.last_modified
                 reading.not_modified = fetched.not_modified
                 if not fetched.not_modified:
-                    reading.observation = self._observe(fetched.body, fetched.url, product)
+                    reading.digest = page_digest(
+                        fetched.body, product.css_selector, self._clock.now()
+                    )
+                    reading.unchanged = reading.digest == product.body_digest
+                    if not reading.unchanged:
+                        reading.observation = self._observe(fetched.body, fetched.url, product)
             except (FetchError, ExtractionError) as error:
+                _without_tracebacks(error)
                 reading.error = error
             except Exception as error:  # a bug in one page's reading must not stop the cycle
                 log.exception("reading product %s failed unexpectedly", product.id)
@@ -178,24 +208,35 @@ class Checker:
             return
         report.succeeded += 1
         recovered = product.status is ProductStatus.BROKEN
-        if reading.observation is not None:
-            recorded = await record_observation(
-                uow, product, reading.observation, now, self._policy
-            )
-            report.alerts += recorded.alerts
-        else:
-            product.last_checked_at = product.last_success_at = now
+        observation = reading.observation
+        if reading.unchanged:
+            if product.body_digest == reading.digest:
+                # The same bytes as the reading the product holds: that reading, recorded
+                # again (a heartbeat point when due), without extracting the page twice.
+                observation = _current_reading(product)
+            else:
+                reading.digest = None  # changed meanwhile: the next check reads in full
+        # Set before recording, so that one UPDATE writes the reading and the schedule.
         product.etag, product.last_modified = reading.etag, reading.last_modified
         product.failure_count = 0
         product.status, product.status_reason = ProductStatus.OK, None
         product.next_check_at = self._next_check(now, failures=0)
-        await uow.products.update(product)
+        if observation is not None:
+            product.body_digest = reading.digest
+            recorded = await record_observation(uow, product, observation, now, self._policy)
+            report.alerts += recorded.alerts
+        else:
+            product.last_checked_at = product.last_success_at = now
+            if reading.unchanged:
+                product.body_digest = None
+            await uow.products.update(product)
         if recovered:
             await self._tell_watchers(uow, product, broken=False, reason="", now=now)
 
     async def _record_failure(
         self, uow: UnitOfWork, product: Product, error: PricebotError, now: datetime
     ) -> None:
+        product.body_digest = None  # the next good page is read in full
         product.failure_count += 1
         product.last_checked_at = now
         product.next_check_at = self._next_check(now, failures=product.failure_count)
@@ -246,3 +287,16 @@ class Checker:
         async with self._uow() as uow:
             await uow.products.mark_stale(cutoff)
             await uow.commit()
+
+
+def _current_reading(product: Product) -> Observation:
+    """The observation a product's fields hold (what its last full reading found)."""
+    return Observation(
+        price=product.price,
+        currency=product.currency,
+        availability=product.availability,
+        title=product.title,
+        image=product.image,
+        method="unchanged",
+        confidence=1.0,
+    )

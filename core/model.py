@@ -144,6 +144,9 @@ class Product:
     avg_30d: Decimal | None = None
     low_all: Decimal | None = None
     high_all: Decimal | None = None
+    # Digest of the page bytes behind the current reading (see core.checking.page_digest);
+    # None when the last check did not read the page in full.
+    body_digest: str | None = None
 
     @property
     def money(self) -> Money | None:

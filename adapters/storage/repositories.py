@@ -133,6 +133,7 @@ def _product_values(product: Product) -> dict[str, Any]:
         "avg_30d": product.avg_30d,
         "low_all": product.low_all,
         "high_all": product.high_all,
+        "body_digest": product.body_digest,
     }
 
 
@@ -159,6 +160,7 @@ def _product(row: Row[Any]) -> Product:
         avg_30d=row.avg_30d,
         low_all=row.low_all,
         high_all=row.high_all,
+        body_digest=row.body_digest,
     )
 
 

@@ -96,6 +96,7 @@ class ProductRow(SQLModel, table=True):
     avg_30d: Decimal | None = Field(default=None, sa_type=ExactDecimal)
     low_all: Decimal | None = Field(default=None, sa_type=ExactDecimal)
     high_all: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    body_digest: str | None = Field(default=None, sa_type=String(64))
 
 
 class PricePointRow(SQLModel, table=True):
