@@ -23,8 +23,10 @@ _HTML_TAG = r"<html\b[^>]*>"
 _TITLE = r"<title\b[^>]*>(.*?)</title\s*>"
 _ATTRIBUTE = re.compile(r"""([^\s"'=<>/]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
 _WIDE_ENCODINGS = ("utf-16", "utf-32", "utf_16", "utf_32")
-# How far past the end of <head> platform and shop markers are looked for (see `top`).
-_TOP_AFTER_HEAD = 64 * 1024
+# Where platform and shop markers are looked for (see Page.marked): the start of the page
+# and the <body> start tag, whatever the size of the head in between.
+_TOP_BYTES = 64 * 1024
+_BODY_TAG_BYTES = 4 * 1024
 _PARSERS: dict[str, etree.HTMLParser] = {}
 
 
@@ -127,12 +129,6 @@ class Page:
         except (UnicodeDecodeError, LookupError):
             return head.decode("utf-8", errors="replace")
 
-    @property
-    def top(self) -> int:
-        """Where the top of the page ends: <head> plus the start of <body>, where platforms
-        and shops put their markers (asset URLs, body classes, analytics scripts)."""
-        return self.head_end + _TOP_AFTER_HEAD
-
     def _head_tags(self, patterns: tuple[re.Pattern[str], re.Pattern[bytes]]) -> list[str]:
         """Every match of a tag pattern in <head>, as text (group 1 when it has one)."""
         text_pattern, bytes_pattern = patterns
@@ -176,6 +172,8 @@ class Page:
     @cached_property
     def canonical_link(self) -> str | None:
         for tag in self._head_tags(_LINK_TAGS):
+            if "canonical" not in tag.lower():
+                continue  # most links are stylesheets and preloads: not worth parsing
             attrs = attributes(tag)
             if attrs.get("rel", "").lower() == "canonical" and attrs.get("href"):
                 return attrs["href"].strip()
@@ -211,9 +209,15 @@ class Page:
             return None
         return lang.replace("_", "-").split("-")[0].strip().lower()[:3] or None
 
-    def has(self, marker: bytes, *, top_only: bool = False) -> bool:
-        """Whether the raw page holds `marker` (anywhere, or in its top part only)."""
-        return self.body.find(marker, 0, self.top if top_only else len(self.body)) >= 0
+    def marked(self, marker: bytes) -> bool:
+        """Whether the top of the page or its <body> tag holds `marker`: where platforms and
+        shops put their markers (asset hosts, analytics scripts, body classes). Not the whole
+        page: one search through a page of a megabyte costs more than reading its JSON-LD."""
+        body = self.body
+        if body.find(marker, 0, _TOP_BYTES) >= 0:
+            return True
+        end = self.head_end
+        return end > _TOP_BYTES and body.find(marker, end, end + _BODY_TAG_BYTES) >= 0
 
     @cached_property
     def tree(self) -> etree._Element | None:

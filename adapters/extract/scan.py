@@ -67,9 +67,11 @@ _SKIPPED_TAGS = {
 }
 _CONTAINER_TAGS = {"body", "form", "script", "html", "section", "main", "article", "ul", "table"}
 # Any of the words above: one search rules out most elements before the detailed tests.
+# Factored by first letters (price|preis|prix|preco|precio|cena|prijs|amount|cost|stock|
+# availab|add|buy|cart|bag|basket|trolley): a third faster on long utility-class strings.
 _ANY_NAME = re.compile(
-    r"price|preis|prix|preco|precio|cena|prijs|amount|cost|stock|availab|add|buy|cart|bag|"
-    r"basket|trolley",
+    r"pr(?:ice|eis|ix|eco|ecio|ijs)|c(?:ena|ost|art)|a(?:mount|vailab|dd)|stock|"
+    r"b(?:uy|ag|asket)|trolley"
 )
 # Listing pages hold thousands of prices; the product's own is among the first few hundred.
 MAX_PRICE_ELEMENTS = 400
@@ -156,6 +158,18 @@ _COUNT_DESCENDANTS = etree.XPath("count(descendant::*)")
 _SMALL_REGION = 1500
 
 
+def _is_small(page: Page, region: etree._Element) -> bool:
+    """Whether walking the region costs clearly less than walking the page: under 1,500
+    elements, or under half the page's (counting runs in libxml2, far cheaper than a walk)."""
+    size = _COUNT_DESCENDANTS(region)
+    if size < _SMALL_REGION:
+        return True
+    total = page.cache.get("size")
+    if total is None and page.tree is not None:
+        total = page.cache["size"] = _COUNT_DESCENDANTS(page.tree)
+    return isinstance(total, float) and size < total / 2
+
+
 def scan_region(page: Page, region: etree._Element) -> Scan:
     """The page's buckets restricted to one subtree (a product's microdata scope): a small
     subtree is walked on its own; otherwise the page's single walk is filtered (a few
@@ -164,7 +178,7 @@ def scan_region(page: Page, region: etree._Element) -> Scan:
     cached = page.cache.get(key)
     if isinstance(cached, Scan):
         return cached
-    if "scan" not in page.cache and _COUNT_DESCENDANTS(region) < _SMALL_REGION:
+    if "scan" not in page.cache and _is_small(page, region):
         # A small region: walking it costs less than walking the page.
         result = Scan()
         _walk(region.iter(etree.Element), result)

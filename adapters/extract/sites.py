@@ -622,9 +622,7 @@ _RULES: list[tuple[Callable[[str], bool], SiteRule]] = [
     (_host_is("stockx"), stockx),
 ]
 # Platforms are recognised from the page, not the host: any domain can run them. Their
-# markers (asset hosts, analytics scripts, body classes, module names) sit in the head or at
-# the start of the body, so only the top of the page is searched: a search of the whole
-# page per marker costs more than reading a page's JSON-LD.
+# markers sit at the top of the page or in its <body> tag (Page.marked).
 _SHOPIFY_MARKERS = (b"cdn.shopify.com", b"Shopify.theme", b"ShopifyAnalytics")
 _MAGENTO_MARKERS = (b"Magento_", b'data-price-type="finalPrice"')
 
@@ -632,17 +630,17 @@ _MAGENTO_MARKERS = (b"Magento_", b'data-price-type="finalPrice"')
 def _is_amazon(page: Page) -> bool:
     """Amazon's own pages (on any host: the rule reads Amazon's markup, not its address):
     its page-event script and its image host, both in the head."""
-    return page.has(b"ue_sid", top_only=True) and (
-        page.has(b"media-amazon.com", top_only=True)
-        or page.has(b"images-amazon.com", top_only=True)
+    return page.marked(b"ue_sid") and (
+        page.marked(b"media-amazon.com")
+        or page.marked(b"images-amazon.com")
     )
 
 
 _PLATFORMS: list[tuple[Callable[[Page], bool], SiteRule]] = [
     (_is_amazon, amazon),
-    (lambda page: any(page.has(m, top_only=True) for m in _SHOPIFY_MARKERS), shopify),
-    (lambda page: page.has(b"woocommerce", top_only=True), woocommerce),
-    (lambda page: any(page.has(m, top_only=True) for m in _MAGENTO_MARKERS), magento),
+    (lambda page: any(page.marked(m) for m in _SHOPIFY_MARKERS), shopify),
+    (lambda page: page.marked(b"woocommerce"), woocommerce),
+    (lambda page: any(page.marked(m) for m in _MAGENTO_MARKERS), magento),
 ]
 
 
