@@ -29,9 +29,20 @@ def run_command(args: argparse.Namespace) -> int:
     except SettingsError as error:
         print(f"pricebot: bad setting: {error}", file=sys.stderr)
         return 2
-    from bot.runtime import configure_logging
+    from bot.runtime import StartupError, configure_logging
 
     configure_logging(settings)
+    try:
+        return _dispatch(args, settings)
+    except StartupError as error:
+        print(f"pricebot: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # e.g. the database server cannot be reached
+        print(f"pricebot: cannot start: {error}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "run":
         if settings.telegram_token is None:
             print(DISCORD_NOT_YET if settings.discord_token else NO_TOKEN, file=sys.stderr)

@@ -16,7 +16,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from adapters.charts.price_chart import MatplotlibChartRenderer
 from adapters.extract import PageExtractor
 from adapters.storage.engine import make_engine
-from adapters.storage.migrate import upgrade_to_head
+from adapters.storage.migrate import current_matches_head, upgrade_to_head
 from adapters.storage.uow import SqlUnitOfWorkFactory
 from adapters.web.fetcher import HttpFetcher
 from adapters.web.policy import FetchPolicy
@@ -39,6 +39,10 @@ def fetch_policy(settings: Settings) -> FetchPolicy:
         per_host_min_gap=settings.per_host_min_gap,
         allow_private_hosts=settings.allow_private_hosts,
     )
+
+
+class StartupError(Exception):
+    """pricebot cannot start as configured; the message says what to do."""
 
 
 class Runtime:
@@ -101,9 +105,17 @@ class Runtime:
         self._telegram = None
 
     async def migrate_if_sqlite(self) -> None:
-        """SQLite databases are brought up to date automatically; PostgreSQL via `migrate`."""
+        """SQLite databases are brought up to date automatically; PostgreSQL via `migrate`,
+        so several processes never race to change a shared schema: they refuse to start on
+        an old one instead."""
+        url = self.settings.database_url
         if self.settings.is_sqlite:
-            await asyncio.to_thread(upgrade_to_head, self.settings.database_url)
+            await asyncio.to_thread(upgrade_to_head, url)
+        elif not await asyncio.to_thread(current_matches_head, url):
+            raise StartupError(
+                "the PostgreSQL schema is not at the latest revision: run `pricebot migrate` "
+                "first (PRICEBOT_DATABASE_URL points at it)"
+            )
 
     async def check_once(self) -> CycleReport:
         return await self.checker.run_once()
