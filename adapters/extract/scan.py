@@ -9,7 +9,6 @@ sorts them into buckets.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -96,7 +95,7 @@ def scan(page: Page) -> Scan:
     result = Scan()
     tree = page.tree
     if tree is not None:
-        _walk(tree.iter(etree.Element), result)
+        _walk(tree, result)
     page.cache["scan"] = result
     return result
 
@@ -119,39 +118,39 @@ def _classify(words: str) -> int:
     return kinds
 
 
-def _walk(elements: Iterator[etree._Element], result: Scan) -> None:
+def _walk(root: etree._Element, result: Scan) -> None:
+    """Fills `result` from the subtree at `root` (root included)."""
     # A plain walk with two attribute reads per element is several times faster than XPath
     # predicates over the same nodes (libxml2 evaluates those node by node). Class strings
     # repeat a lot ("a-size-base", "col-md-6"), so each distinct one is classified once.
-    by_class: dict[str, int] = {}
-    for element in elements:
-        tag = element.tag
-        if tag in _SKIPPED_TAGS:
-            continue
-        if tag == "h1":
-            result.headings.append(element)
-        elif tag in _BUTTON_TAGS:
-            result.buttons.append(element)
+    # Reading an element's tag costs as much as reading an attribute, so headings and
+    # buttons come from lxml's own tag filter and only classified elements have theirs read.
+    result.headings.extend(root.iter("h1"))
+    result.buttons.extend(root.iter(*_BUTTON_TAGS))
+    kinds_of: dict[str, int] = {}
+    prices, stock_labels, buy_buttons = result.prices, result.stock_labels, result.buy_buttons
+    for element in root.iter(etree.Element):
         get = element.get
         classes = get("class")
         ident = get("id")
-        if (classes is None and ident is None) or tag in _CONTAINER_TAGS:
-            continue
         kinds = 0
         if classes:
-            kinds = by_class.get(classes, -1)
+            kinds = kinds_of.get(classes, -1)
             if kinds < 0:
-                kinds = by_class[classes] = _classify(classes)
+                kinds = kinds_of[classes] = _classify(classes)
         if ident:
             kinds |= _classify(ident)
         if not kinds:
             continue
-        if kinds & _PRICE and len(result.prices) < MAX_PRICE_ELEMENTS:
-            result.prices.append(element)
+        tag = element.tag
+        if tag in _SKIPPED_TAGS or tag in _CONTAINER_TAGS:
+            continue
+        if kinds & _PRICE and len(prices) < MAX_PRICE_ELEMENTS:
+            prices.append(element)
         if kinds & _STOCK:
-            result.stock_labels.append(element)
+            stock_labels.append(element)
         if kinds & _BUY:
-            result.buy_buttons.append(element)
+            buy_buttons.append(element)
 
 
 _COUNT_DESCENDANTS = etree.XPath("count(descendant::*)")
@@ -181,7 +180,7 @@ def scan_region(page: Page, region: etree._Element) -> Scan:
     if "scan" not in page.cache and _is_small(page, region):
         # A small region: walking it costs less than walking the page.
         result = Scan()
-        _walk(region.iter(etree.Element), result)
+        _walk(region, result)
         page.cache[key] = result
         return result
     full = scan(page)

@@ -856,6 +856,87 @@ async def test_minimum_gap_between_requests_to_one_host(shop: Shop, make_fetcher
     assert min(gaps) >= 0.18
 
 
+# ----- connection pool -------------------------------------------------------------------
+
+
+async def test_one_keep_alive_connection_serves_fetch_after_fetch(
+    shop: Shop, make_fetcher, connections
+) -> None:
+    shop.route("/p", lambda request: _async(html()))
+    await started(shop)
+    fetcher = make_fetcher()
+
+    for _ in range(5):
+        assert (await fetcher.fetch(shop.url("/p"))).body == PAGE
+
+    assert connections == [("127.0.0.1", shop.port)]
+
+
+async def test_open_connections_stay_within_max_connections(
+    shop: Shop, make_fetcher, connections
+) -> None:
+    in_flight = peak = 0
+
+    async def slow(request: web.Request) -> web.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.05)
+        in_flight -= 1
+        return html()
+
+    shop.route("/p", slow)
+    await started(shop)
+    fetcher = make_fetcher(per_host_concurrency=8, max_connections=3)
+
+    results = await asyncio.gather(*(fetcher.fetch(shop.url("/p")) for _ in range(9)))
+
+    assert all(result.body == PAGE for result in results)
+    assert peak == 3
+    assert len(connections) == 3  # the queued requests waited for a connection to come back
+
+
+async def test_an_idle_connection_to_another_host_makes_room(
+    shop: Shop, make_fetcher, connections
+) -> None:
+    shop.route("/p", lambda request: _async(html()))
+    await started(shop)
+    other = Shop()
+    other.route("/q", lambda request: _async(html()))
+    await started(other)
+    other_port = other.port
+    try:
+        fetcher = make_fetcher(max_connections=1)
+        for url in (shop.url("/p"), other.url("/q"), shop.url("/p")):
+            assert (await fetcher.fetch(url)).body == PAGE
+    finally:
+        assert other.server is not None
+        await other.server.close()
+
+    # One socket at a time: each host's idle connection was closed for the other's.
+    assert connections == [
+        ("127.0.0.1", shop.port),
+        ("127.0.0.1", other_port),
+        ("127.0.0.1", shop.port),
+    ]
+
+
+async def test_a_body_left_unread_does_not_poison_the_pool(shop: Shop, make_fetcher) -> None:
+    big = b"<html>" + b"x" * 200_000 + b"</html>"
+    shop.route("/big", lambda request: _async(html(big)))
+    shop.route("/p", lambda request: _async(html()))
+    await started(shop)
+    fetcher = make_fetcher(max_bytes=50_000, max_connections=1)
+
+    with pytest.raises(TooLarge):
+        await fetcher.fetch(shop.url("/big"))
+    assert (await fetcher.fetch(shop.url("/p"))).body == PAGE
+
+
+async def _async(response: web.Response) -> web.Response:
+    return response
+
+
 # ----- policy --------------------------------------------------------------------------
 
 
