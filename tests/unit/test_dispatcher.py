@@ -13,6 +13,7 @@ from core.model import (
     ChatContext,
     ChatKind,
     Observation,
+    ProductStatus,
     RuleKind,
     UserRef,
 )
@@ -246,3 +247,21 @@ async def test_a_sold_out_page_without_price_can_be_watched_for_restock(world):
     assert not reply.is_error, reply.text
     assert "Rare Sneaker" in reply.text and "out of stock" in reply.text
     assert await count_watches(uow, ALICE) == 1
+
+
+async def test_watches_shows_stale_and_broken_pages_plainly(world):
+    dispatcher, uow, *_ = world
+    await dispatcher.handle_text(ALICE, f"/track {KETTLE}")
+    await dispatcher.handle_text(ALICE, f"/track {LAMP}")
+    async with uow() as unit:
+        kettle = await unit.products.get_by_url(KETTLE)
+        lamp = await unit.products.get_by_url(LAMP)
+        kettle.status = ProductStatus.STALE
+        lamp.status, lamp.status_reason = ProductStatus.BROKEN, "the shop blocked the request"
+        await unit.products.update(kettle)
+        await unit.products.update(lamp)
+        await unit.commit()
+    listing = (await dispatcher.handle_text(ALICE, "/watches")).text
+    kettle_part, lamp_part = listing.split("Arc Lamp")
+    assert "stale" in kettle_part
+    assert "cannot be read any more: the shop blocked the request" in lamp_part
