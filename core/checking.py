@@ -19,9 +19,9 @@ from core.errors import (
     PriceUnavailable,
     RetryLater,
 )
-from core.model import Availability, Observation, OutboxMessage, Product, ProductStatus
+from core.model import Availability, Observation, Product, ProductStatus
 from core.ports import Clock, Extractor, Fetcher, UnitOfWork, UnitOfWorkFactory
-from core.recording import record_observation
+from core.recording import message_for, record_observation
 
 log = logging.getLogger(__name__)
 
@@ -262,17 +262,8 @@ class Checker:
         episode = (product.last_success_at or product.next_check_at or now).isoformat()
         event = "broken" if broken else "recovered"
         for watch in await uow.watches.for_product(product.id or 0):
-            await uow.outbox.add(
-                OutboxMessage(
-                    id=None,
-                    dedupe_key=f"status:{watch.id}:{event}:{episode}",
-                    address=watch.address,
-                    payload=reply.to_dict(),
-                    created_at=now,
-                    watch_id=watch.id,
-                    owner=watch.owner,
-                )
-            )
+            key = f"status:{watch.id}:{event}:{episode}"
+            await uow.outbox.add(message_for(watch, key, reply, now))
 
     def _next_check(self, now: datetime, *, failures: int) -> datetime:
         base = (

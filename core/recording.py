@@ -10,6 +10,7 @@ from core.alerts import AlertPolicy, evaluate
 from core.model import Availability, Observation, OutboxMessage, PricePoint, Product, Watch
 from core.money import Money
 from core.ports import UnitOfWork
+from core.reply import Reply
 
 HEARTBEAT = timedelta(days=1)
 STATS_WINDOW = timedelta(days=30)
@@ -103,19 +104,23 @@ async def record_observation(
         if decision.event is None:
             continue
         reply = render_alert(decision.event, watch=decision.watch, product=product, low_30d=low)
-        added = await uow.outbox.add(
-            OutboxMessage(
-                id=None,
-                dedupe_key=f"alert:{watch.id}:{decision.event.kind}:{point.id}",
-                address=watch.address,
-                payload=reply.to_dict(),
-                created_at=now,
-                watch_id=watch.id,
-                owner=watch.owner,
-            )
-        )
+        key = f"alert:{watch.id}:{decision.event.kind}:{point.id}"
+        added = await uow.outbox.add(message_for(watch, key, reply, now))
         alerts += int(added)
     return Recorded(point, alerts, suppressed)
+
+
+def message_for(watch: Watch, dedupe_key: str, reply: Reply, now: datetime) -> OutboxMessage:
+    """An outbox row that takes `reply` to the chat where `watch` was set up."""
+    return OutboxMessage(
+        id=None,
+        dedupe_key=dedupe_key,
+        address=watch.address,
+        payload=reply.to_dict(),
+        created_at=now,
+        watch_id=watch.id,
+        owner=watch.owner,
+    )
 
 
 def baseline_watch(watch: Watch, product: Product) -> Watch:
