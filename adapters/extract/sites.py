@@ -631,8 +631,7 @@ def _is_amazon(page: Page) -> bool:
     """Amazon's own pages (on any host: the rule reads Amazon's markup, not its address):
     its page-event script and its image host, both in the head."""
     return page.marked(b"ue_sid") and (
-        page.marked(b"media-amazon.com")
-        or page.marked(b"images-amazon.com")
+        page.marked(b"media-amazon.com") or page.marked(b"images-amazon.com")
     )
 
 
