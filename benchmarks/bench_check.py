@@ -51,22 +51,31 @@ async def seed(database_url: str, base: str, products: int) -> None:
                 Product(id=None, url=f"{base}/p/{index}", next_check_at=past)
             )
             await uow.watches.add(
-                Watch(None, f"bench:{index % 500}", product.id or 0,
-                      ChatAddress("bench", str(index % 500)), Rule(RuleKind.ANY_DROP),
-                      created_at=past)
+                Watch(
+                    None,
+                    f"bench:{index % 500}",
+                    product.id or 0,
+                    ChatAddress("bench", str(index % 500)),
+                    Rule(RuleKind.ANY_DROP),
+                    created_at=past,
+                )
             )
         await uow.commit()
     await engine.dispose()
 
 
 async def make_due(database_url: str) -> None:
-    """Every product due again, as if an interval had passed."""
-    from sqlalchemy import text
+    """Every product due again, as if an interval had passed (through the typed column, so
+    the time is stored exactly as pricebot stores it)."""
+    from sqlalchemy import update
+
+    from adapters.storage.tables import products
 
     engine = make_engine(database_url)
     async with engine.begin() as connection:
-        await connection.execute(text("UPDATE products SET next_check_at = :t"),
-                                 {"t": datetime.now(UTC) - timedelta(minutes=1)})
+        await connection.execute(
+            update(products).values(next_check_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
     await engine.dispose()
 
 
@@ -75,7 +84,10 @@ def run_check(env: dict[str, str], cpu: int) -> tuple[float, str, int]:
     started = time.perf_counter()
     result = subprocess.run(
         [str(ROOT / ".venv" / "bin" / "pricebot"), "check"],
-        env=env, capture_output=True, text=True, timeout=1800,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
         preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
     )
     wall = time.perf_counter() - started
@@ -94,8 +106,14 @@ def main() -> None:
     worker_cpu, shop_cpus = cpus[0], set(cpus[1:] or cpus)
     port = free_port()
     shop = subprocess.Popen(
-        [sys.executable, str(ROOT / "benchmarks" / "loopback_shop.py"), "--port", str(port),
-         "--products", str(args.products)],
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "loopback_shop.py"),
+            "--port",
+            str(port),
+            "--products",
+            str(args.products),
+        ],
         preexec_fn=lambda: os.sched_setaffinity(0, shop_cpus),
     )
     base = f"http://127.0.0.1:{port}"
@@ -128,14 +146,20 @@ def main() -> None:
                 checked = int(re.search(r"checked (\d+)", summary).group(1))
                 rates.append(checked / wall)
                 peaks.append(peak)
-                print(f"round {round_number}: {summary}; {wall:.2f} s wall incl. start-up "
-                      f"-> {checked / wall:.0f} checks/s; peak RSS {peak / 1024:.0f} MB")
-            print(json.dumps({
-                "products": args.products,
-                "rounds": args.rounds,
-                "median_checks_per_s": round(statistics.median(rates), 1),
-                "peak_rss_mb": round(max(peaks) / 1024, 1),
-            }))
+                print(
+                    f"round {round_number}: {summary}; {wall:.2f} s wall incl. start-up "
+                    f"-> {checked / wall:.0f} checks/s; peak RSS {peak / 1024:.0f} MB"
+                )
+            print(
+                json.dumps(
+                    {
+                        "products": args.products,
+                        "rounds": args.rounds,
+                        "median_checks_per_s": round(statistics.median(rates), 1),
+                        "peak_rss_mb": round(max(peaks) / 1024, 1),
+                    }
+                )
+            )
     finally:
         shop.terminate()
         shop.wait()

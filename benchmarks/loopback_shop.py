@@ -45,7 +45,9 @@ class Shop:
             # A different drop per product and round, always a few percent.
             factor = Decimal(100 - (1 + (index + self.round) % 7)) / 100
             old = Decimal(price)
-            new = (old * factor ** self.round).quantize(old if old.as_tuple().exponent < 0 else Decimal(1), ROUND_HALF_UP)
+            new = (old * factor**self.round).quantize(
+                old if old.as_tuple().exponent < 0 else Decimal(1), ROUND_HALF_UP
+            )
             page = page.replace(price.encode(), str(new).encode())
         self._cache[index] = page
         return page
