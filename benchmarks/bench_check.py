@@ -97,11 +97,9 @@ def run_check(env: dict[str, str], cpu: int) -> tuple[float, str, int]:
     return wall, result.stdout.strip(), max(peak, before)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--products", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+def start_shop(products: int) -> tuple[int, subprocess.Popen[bytes], str]:
+    """Starts the loopback shop on the second CPU; returns the CPU left for the worker, the
+    shop process and its base URL once it answers."""
     cpus = sorted(os.sched_getaffinity(0))
     worker_cpu, shop_cpus = cpus[0], set(cpus[1:] or cpus)
     port = free_port()
@@ -112,18 +110,27 @@ def main() -> None:
             "--port",
             str(port),
             "--products",
-            str(args.products),
+            str(products),
         ],
         preexec_fn=lambda: os.sched_setaffinity(0, shop_cpus),
     )
     base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"{base}/stats", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    return worker_cpu, shop, base
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--products", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    worker_cpu, shop, base = start_shop(args.products)
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{base}/stats", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite+aiosqlite:///{tmp}/bench.db"
             upgrade_to_head(url)

@@ -16,11 +16,9 @@ import asyncio
 import gc
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_check import free_port, seed  # noqa: E402
+from bench_check import seed, start_shop  # noqa: E402
 from lxml import etree  # noqa: E402
 
 from adapters.extract import extract_observation  # noqa: E402
@@ -149,29 +147,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--products", type=int, default=1000)
     args = parser.parse_args()
-    cpus = sorted(os.sched_getaffinity(0))
-    worker_cpu, shop_cpus = cpus[0], set(cpus[1:] or cpus)
+    worker_cpu, shop, base = start_shop(args.products)
     os.sched_setaffinity(0, {worker_cpu})
-    port = free_port()
-    shop = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "loopback_shop.py"),
-            "--port",
-            str(port),
-            "--products",
-            str(args.products),
-        ],
-        preexec_fn=lambda: os.sched_setaffinity(0, shop_cpus),
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{base}/stats", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
         bodies = asyncio.run(fetch_all(base, args.products))
         gc.collect()
         parts(bodies)
