@@ -76,6 +76,8 @@ class Runtime:
             self.clock,
             ServiceConfig(
                 max_watches_per_user=settings.max_watches_per_user,
+                commands_per_minute=settings.commands_per_minute,
+                tracks_per_minute=settings.tracks_per_minute,
                 check_interval=interval,
                 admins=settings.admin_keys,
                 alert_policy=policy,

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     tick: float = Field(default=10, gt=0)
     allow_private_hosts: bool = False
     max_watches_per_user: int = Field(default=100, ge=1)
+    commands_per_minute: int = Field(default=30, ge=1)
+    tracks_per_minute: int = Field(default=10, ge=1)
     log_level: str = "INFO"
     alert_cooldown: int = Field(default=6 * 3600, ge=0)
     daily_alert_cap: int = Field(default=20, ge=1)

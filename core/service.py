@@ -34,6 +34,7 @@ from core.money import Money
 from core.ports import ChartRenderer, Clock, Extractor, Fetcher, UnitOfWork, UnitOfWorkFactory
 from core.recording import baseline_watch, in_stock_text, record_observation
 from core.reply import Button, Reply
+from core.throttle import TokenBuckets
 from core.urls import canonical_url, looks_like_url
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,9 @@ class ServiceConfig:
     admins: frozenset[str] = frozenset()
     alert_policy: AlertPolicy = field(default_factory=AlertPolicy)
     page_size: int = 10
+    # Per user, in one process: enough for any person, not for a script.
+    commands_per_minute: int = 30
+    tracks_per_minute: int = 10
 
 
 class _LinkOffers:
@@ -120,6 +124,12 @@ class Dispatcher(ChatFrontDoor):
         self._clock = clock
         self._config = config or ServiceConfig()
         self._offers = _LinkOffers()
+        self._commands = TokenBuckets(
+            self._config.commands_per_minute, burst=self._config.commands_per_minute
+        )
+        self._tracks = TokenBuckets(
+            self._config.tracks_per_minute, burst=self._config.tracks_per_minute
+        )
 
     # ----- entry points -----------------------------------------------------------------
 
@@ -128,6 +138,7 @@ class Dispatcher(ChatFrontDoor):
             command = cmd.parse(text)
             if command is None:
                 return await self._bare_text(ctx, text)
+            self._throttle(ctx, fetches=isinstance(command, cmd.Track))
             await self._check_not_banned(ctx)
             return await self._run(ctx, command)
         except PricebotError as error:
@@ -135,8 +146,9 @@ class Dispatcher(ChatFrontDoor):
 
     async def handle_action(self, ctx: ChatContext, action: str) -> Reply:
         try:
-            await self._check_not_banned(ctx)
             verb, _, argument = action.partition(":")
+            self._throttle(ctx, fetches=verb == "track")
+            await self._check_not_banned(ctx)
             if verb == "track":
                 url = self._offers.take(ctx.user.key, argument)
                 if url is None:
@@ -396,6 +408,16 @@ class Dispatcher(ChatFrontDoor):
             buttons=(Button("Open", url=product.url),),
             image_png=chart,
         )
+
+    def _throttle(self, ctx: ChatContext, *, fetches: bool) -> None:
+        now = self._clock.now()
+        if not self._commands.take(ctx.user.key, now):
+            raise LimitReached("You are sending commands too fast. Wait a minute, then try again.")
+        if fetches and not self._tracks.take(ctx.user.key, now):
+            raise LimitReached(
+                "You have asked me to read many pages in a short time. Wait a minute, then send "
+                "/track again."
+            )
 
     async def _check_not_banned(self, ctx: ChatContext) -> None:
         async with self._uow() as uow:

@@ -40,6 +40,7 @@ def crash_settings(database_url: str) -> Settings:
         check_interval=CHECK_INTERVAL,
         alert_cooldown=0,
         daily_alert_cap=1_000_000,
+        tracks_per_minute=1000,  # the test seeds dozens of watches per user at once
         check_lease=CHECK_LEASE,
         delivery_claim=DELIVERY_CLAIM,
         log_level="WARNING",

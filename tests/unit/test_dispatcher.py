@@ -265,3 +265,29 @@ async def test_watches_shows_stale_and_broken_pages_plainly(world):
     kettle_part, lamp_part = listing.split("Arc Lamp")
     assert "stale" in kettle_part
     assert "cannot be read any more: the shop blocked the request" in lamp_part
+
+
+async def test_a_flood_of_commands_gets_wait_a_minute_not_work(world):
+    _, uow, fetcher, extractor = world
+    clock = FakeClock()
+    dispatcher = Dispatcher(
+        uow, fetcher, extractor, clock, ServiceConfig(max_watches_per_user=3, page_size=2)
+    )
+    for n in range(12):
+        url = f"https://shop.example/flood{n}"
+        fetcher.pages[url] = b"x"
+        extractor.observations[url] = Observation(Decimal("5"), "EUR", title=f"Flood {n}")
+    replies = [
+        await dispatcher.handle_text(BOB, f"/track https://shop.example/flood{n}")
+        for n in range(12)
+    ]
+    refused = [r for r in replies if "Wait a minute" in r.text]
+    # Ten /track reads a minute; the watch limit (3 here) answers the rest of the first ten.
+    assert len(refused) == 2 and all(r.is_error for r in refused)
+    assert len(fetcher.fetches) == 3
+    # Other commands too, at thirty a minute; someone else is not affected.
+    replies = [await dispatcher.handle_text(BOB, "/watches") for _ in range(30)]
+    assert "too fast" in replies[-1].text and replies[-1].is_error
+    assert not (await dispatcher.handle_text(ALICE, "/watches")).is_error
+    clock.advance(minutes=1)
+    assert not (await dispatcher.handle_text(BOB, "/watches")).is_error
