@@ -131,6 +131,20 @@ async def started(shop: Shop) -> Shop:
     return shop
 
 
+class InFlight:
+    """A slow page that remembers the most requests it ever served at once."""
+
+    def __init__(self) -> None:
+        self.now = self.peak = 0
+
+    async def slow_page(self, request: web.Request) -> web.Response:
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+        await asyncio.sleep(0.05)
+        self.now -= 1
+        return html()
+
+
 def html(body: bytes = PAGE, **headers: str) -> web.Response:
     return web.Response(body=body, content_type="text/html", charset="utf-8", headers=headers)
 
@@ -815,24 +829,15 @@ def test_backoff_grows_is_jittered_and_capped() -> None:
 
 
 async def test_at_most_two_requests_in_flight_per_host(shop: Shop, make_fetcher) -> None:
-    in_flight = peak = 0
-
-    async def slow(request: web.Request) -> web.Response:
-        nonlocal in_flight, peak
-        in_flight += 1
-        peak = max(peak, in_flight)
-        await asyncio.sleep(0.05)
-        in_flight -= 1
-        return html()
-
-    shop.route("/p", slow)
+    counter = InFlight()
+    shop.route("/p", counter.slow_page)
     await started(shop)
     fetcher = make_fetcher(per_host_concurrency=2)
 
     results = await asyncio.gather(*(fetcher.fetch(shop.url("/p")) for _ in range(10)))
 
     assert all(result.body == PAGE for result in results)
-    assert peak == 2  # never more, and the second slot is actually used
+    assert counter.peak == 2  # never more, and the second slot is actually used
 
 
 async def test_minimum_gap_between_requests_to_one_host(shop: Shop, make_fetcher) -> None:
@@ -875,24 +880,15 @@ async def test_one_keep_alive_connection_serves_fetch_after_fetch(
 async def test_open_connections_stay_within_max_connections(
     shop: Shop, make_fetcher, connections
 ) -> None:
-    in_flight = peak = 0
-
-    async def slow(request: web.Request) -> web.Response:
-        nonlocal in_flight, peak
-        in_flight += 1
-        peak = max(peak, in_flight)
-        await asyncio.sleep(0.05)
-        in_flight -= 1
-        return html()
-
-    shop.route("/p", slow)
+    counter = InFlight()
+    shop.route("/p", counter.slow_page)
     await started(shop)
     fetcher = make_fetcher(per_host_concurrency=8, max_connections=3)
 
     results = await asyncio.gather(*(fetcher.fetch(shop.url("/p")) for _ in range(9)))
 
     assert all(result.body == PAGE for result in results)
-    assert peak == 3
+    assert counter.peak == 3
     assert len(connections) == 3  # the queued requests waited for a connection to come back
 
 
