@@ -1,8 +1,8 @@
-"""Where a check's CPU goes: fetch, extraction (and the lxml parse inside it), digest, the rest.
+"""Where a check's CPU goes: fetch, extraction (and the HTML parse inside it), digest, the rest.
 
 Serves the loopback shop of bench_check.py, then on one pinned core: fetches every product
 through HttpFetcher (32 in flight), extracts each body under its loopback URL, times a bare
-lxml parse of the bodies that the extractor reads through a DOM, hashes each body as the
+Lexbor parse of the bodies that the extractor reads through a DOM, hashes each body as the
 check cycle does, and finally runs one real check cycle in process (Runtime.check_once on a
 seeded SQLite file). All figures are CPU milliseconds per product (time.process_time).
 
@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_check import seed, start_shop  # noqa: E402
-from lxml import etree  # noqa: E402
+from selectolax.lexbor import LexborHTMLParser  # noqa: E402
 
 from adapters.extract import extract_observation  # noqa: E402
 from adapters.extract.page import Page  # noqa: E402
@@ -78,29 +78,28 @@ def _extract(body: bytes, url: str) -> None:
 def parts(bodies: list[tuple[bytes, str]]) -> None:
     count = len(bodies)
     # Which pages need a DOM: extract once, noting each page whose tree gets built.
-    original = Page.tree.func  # type: ignore[attr-defined]
+    original = Page.document.func  # type: ignore[attr-defined]
     with_dom: set[int] = set()
 
-    def counting(self: Page) -> etree._Element | None:
+    def counting(self: Page) -> object:
         with_dom.add(id(self.body))
         return original(self)
 
-    Page.tree.func = counting  # type: ignore[attr-defined]
+    Page.document.func = counting  # type: ignore[attr-defined]
     try:
         for body, url in bodies:
             _extract(body, url)
     finally:
-        Page.tree.func = original  # type: ignore[attr-defined]
+        Page.document.func = original  # type: ignore[attr-defined]
     spent = {True: 0.0, False: 0.0}
     for body, url in bodies:
         started = time.process_time()
         _extract(body, url)
         spent[id(body) in with_dom] += time.process_time() - started
     dom_bodies = [body for body, _ in bodies if id(body) in with_dom]
-    parser = etree.HTMLParser(remove_comments=True, no_network=True)
     started = time.process_time()
     for body in dom_bodies:
-        etree.fromstring(body, parser)
+        LexborHTMLParser(body)
     parse = time.process_time() - started
     now = datetime.now(UTC)
     started = time.process_time()
@@ -115,7 +114,7 @@ def parts(bodies: list[tuple[bytes, str]]) -> None:
     print(f"  no DOM     {cpu_ms(spent[False], max(flat, 1)):6.2f} ms/page  (JSON-LD, meta, bytes)")
     print(f"  DOM        {cpu_ms(spent[True], max(dom, 1)):6.2f} ms/page")
     print(
-        f"  of which a bare lxml parse {cpu_ms(parse, max(dom, 1)):6.2f} ms/page "
+        f"  of which a bare Lexbor parse {cpu_ms(parse, max(dom, 1)):6.2f} ms/page "
         f"= {cpu_ms(parse, count):.2f} ms/product over the mix"
     )
     print(f"digest       {cpu_ms(digest, count):6.2f} ms/product")

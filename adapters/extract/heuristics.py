@@ -7,24 +7,31 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from lxml import etree
+from selectolax.lexbor import LexborNode
 
 from adapters.extract import availability as stock
 from adapters.extract.findings import Finding, Offer
 from adapters.extract.page import Page
 from adapters.extract.prices import parse_price
 from adapters.extract.scan import scan, scan_region
-from adapters.extract.text import OTHER_PRODUCTS, element_text
+from adapters.extract.text import (
+    OTHER_PRODUCTS,
+    attr,
+    class_words,
+    element_text,
+    has_attr,
+    has_element_children,
+    next_element,
+    own_text,
+    parent_of,
+    previous_element,
+    same,
+    text_after,
+)
 from core.model import Availability
 
 
-def _contains_any(attributes: tuple[str, ...], words: tuple[str, ...]) -> str:
-    # Plain contains() runs in C at full speed; translate() per node is 100x slower on big
-    # pages, so we list the spellings instead and let a regex make the final call.
-    return " or ".join(f"contains(@{a},'{w}')" for a in attributes for w in words)
-
-
-def buy_buttons(page: Page) -> list[etree._Element]:
+def buy_buttons(page: Page) -> list[LexborNode]:
     """Add-to-cart / buy-now controls of the page's own product (not of carousels)."""
     cached = page.cache.get("buy_buttons")
     if cached is None:
@@ -48,9 +55,9 @@ _CURRENT_HINT = re.compile(
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
-def _words(element: etree._Element) -> str:
+def _words(element: LexborNode) -> str:
     """Class and id as lower-case words: "oldPrice price_now" -> "old-price price_now"."""
-    return _CAMEL.sub("-", _classes(element)).lower()
+    return _CAMEL.sub("-", class_words(element)).lower()
 
 
 # Labels of prices before tax (B2B shops and EU shops show both).
@@ -67,7 +74,7 @@ _MAX_CANDIDATE_ELEMENTS = 150
 
 @dataclass(slots=True)
 class _Candidate:
-    element: etree._Element
+    element: LexborNode
     offer: Offer
     score: float
     # Struck through, or named like a was/list/unit price.
@@ -76,33 +83,30 @@ class _Candidate:
     elsewhere: bool = False
 
 
-def _classes(element: etree._Element) -> str:
-    return f"{element.get('class') or ''} {element.get('id') or ''}"
-
-
 def _struck_or_elsewhere(
-    element: etree._Element,
+    element: LexborNode,
     depth: int = 12,
-    memo: dict[etree._Element, tuple[bool, bool]] | None = None,
+    memo: dict[LexborNode, tuple[bool, bool]] | None = None,
 ) -> tuple[bool, bool]:
     """Whether an element is struck through (del/s/line-through) or sits in another
     product's region, looking `depth` levels up; `memo` shares work between siblings."""
-    chain: list[etree._Element] = []
-    node: etree._Element | None = element
+    chain: list[LexborNode] = []
+    node: LexborNode | None = element
     struck = elsewhere = False
     while node is not None and len(chain) < depth:
         if memo is not None and node in memo:
             struck, elsewhere = memo[node]
             break
         chain.append(node)
-        node = node.getparent()
+        node = parent_of(node)
     # Fold from the top of the chain down so each node's memo entry covers its ancestors.
     for node in reversed(chain):
-        tag = node.tag if isinstance(node.tag, str) else ""
-        if tag in _STRUCK_TAGS or "line-through" in (node.get("style") or "").replace(" ", ""):
+        attributes = node.attrs
+        style = attributes.get("style")
+        if node.tag in _STRUCK_TAGS or (style and "line-through" in style.replace(" ", "")):
             struck = True
-        classes = node.get("class")
-        ident = node.get("id")
+        classes = attributes.get("class")
+        ident = attributes.get("id")
         if (classes or ident) and OTHER_PRODUCTS.search(f"{classes} {ident}"):
             elsewhere = True
         if memo is not None:
@@ -110,49 +114,49 @@ def _struck_or_elsewhere(
     return struck, elsewhere
 
 
-def _innermost(elements: list[etree._Element]) -> list[etree._Element]:
+def _innermost(elements: list[LexborNode]) -> list[LexborNode]:
     # Keep elements that do not contain another candidate: "<div class=price><span
     # class=price-now>" should be read at the span.
     chosen = set(elements)
     result = []
     for element in elements:
-        parent = element.getparent()
+        parent = parent_of(element)
         nested = False
         while parent is not None:
             if parent in chosen:
                 nested = True
                 break
-            parent = parent.getparent()
+            parent = parent_of(parent)
         result.append((element, nested))
     inner_parents = set()
     for element, _ in result:
-        parent = element.getparent()
+        parent = parent_of(element)
         while parent is not None:
             if parent in chosen:
                 inner_parents.add(parent)
-            parent = parent.getparent()
+            parent = parent_of(parent)
     return [element for element, _ in result if element not in inner_parents]
 
 
-def _inside(element: etree._Element, area: etree._Element) -> bool:
-    node: etree._Element | None = element
+def _inside(element: LexborNode, area: LexborNode) -> bool:
+    node: LexborNode | None = element
     while node is not None:
-        if node is area:
+        if same(node, area):
             return True
-        node = node.getparent()
+        node = parent_of(node)
     return False
 
 
-def _ancestors(element: etree._Element) -> list[etree._Element]:
+def _ancestors(element: LexborNode) -> list[LexborNode]:
     chain = []
     node = element
     while node is not None:
         chain.append(node)
-        node = node.getparent()
+        node = parent_of(node)
     return chain
 
 
-def main_area(page: Page) -> etree._Element | None:
+def main_area(page: Page) -> LexborNode | None:
     """The smallest element holding both the product title (h1) and a buy button."""
     tree = page.tree
     if tree is None:
@@ -163,7 +167,7 @@ def main_area(page: Page) -> etree._Element | None:
         return None
     heading_chain = _ancestors(headings[0])
     heading_set = {node: depth for depth, node in enumerate(heading_chain)}
-    best: etree._Element | None = None
+    best: LexborNode | None = None
     best_depth = 10**6
     for button in buttons[:5]:
         for node in _ancestors(button):
@@ -175,14 +179,14 @@ def main_area(page: Page) -> etree._Element | None:
     return best
 
 
-def _leaves_with_digits(element: etree._Element) -> list[etree._Element]:
+def _leaves_with_digits(element: LexborNode) -> list[LexborNode]:
     """The element itself, or its innermost descendants that hold digits of their own:
     "<div class=price><s>49 890</s><span>44 890</span></div>" is two prices, not one."""
-    found: list[etree._Element] = []
-    for node in element.iter():
-        if not isinstance(node.tag, str) or node.tag in ("script", "style"):
+    found: list[LexborNode] = []
+    for node in element.css("*"):  # the element first, then its descendants
+        if node.tag in ("script", "style"):
             continue
-        own = (node.text or "") + "".join((child.tail or "") for child in node)
+        own = own_text(node)
         if any(ch.isdigit() for ch in own):
             found.append(node)
         if len(found) > 8:
@@ -192,10 +196,10 @@ def _leaves_with_digits(element: etree._Element) -> list[etree._Element]:
     return found
 
 
-def candidates(page: Page, region: etree._Element | None = None) -> list[_Candidate]:
+def candidates(page: Page, region: LexborNode | None = None) -> list[_Candidate]:
     """Every visible price-like text on the page (or in one region of it), scored as the
     product's selling price."""
-    key = ("price_candidates", region)
+    key = ("price_candidates", region.mem_id if region is not None else None)
     cached = page.cache.get(key)
     if cached is not None:
         return cached  # type: ignore[return-value]
@@ -211,10 +215,10 @@ def candidates(page: Page, region: etree._Element | None = None) -> list[_Candid
     else:
         area = None
         elements = scan_region(page, region).prices
-    seen: set[etree._Element] = set()
-    # Keyed by the elements themselves: lxml proxies are created on demand, so an id() can be
-    # reused by another node once a proxy is dropped; a dict key keeps its proxy alive.
-    memo: dict[etree._Element, tuple[bool, bool]] = {}
+    seen: set[LexborNode] = set()
+    # Keyed by the elements themselves: node objects are created on demand, so an id() can
+    # be reused by another node once one is dropped; nodes hash and compare by the node.
+    memo: dict[LexborNode, tuple[bool, bool]] = {}
     position = 0
     # In a product's own region the price is among the first few; a page needs a wider net.
     limit = _MAX_CANDIDATE_ELEMENTS if region is None else _MAX_CANDIDATE_ELEMENTS // 3
@@ -245,7 +249,7 @@ def candidates(page: Page, region: etree._Element | None = None) -> list[_Candid
                 score -= 1.5
             if area is not None and _inside(element, area):
                 score += 2.0
-            parent = element.getparent()
+            parent = parent_of(element)
             if parent is not None and _NET_PRICE.search(element_text(parent, 160).lower()):
                 score -= 2.0  # a price before tax shown beside the real one
             score -= position * 0.01  # the first price on a product page is usually its price
@@ -256,8 +260,8 @@ def candidates(page: Page, region: etree._Element | None = None) -> list[_Candid
     return found
 
 
-# Elements with an inline style and no child elements (attribute selection is fast).
-_STYLED_LEAVES = etree.XPath("//@style[contains(., 'px')]/parent::*[not(*)]")
+# Elements with an inline style in pixels (the ones without child elements are kept).
+_STYLED = "[style*=px]"
 _FONT_SIZE = re.compile(r"font(?:-size)?\s*:[^;]*?(\d+(?:\.\d+)?)px", re.I)
 _MIN_HEADLINE_PX = 18.0
 
@@ -269,21 +273,22 @@ def _styled_candidates(page: Page) -> list[_Candidate]:
     found: list[_Candidate] = []
     if tree is None:
         return found
-    for element in _STYLED_LEAVES(tree)[:2000]:
-        size = _FONT_SIZE.search(element.get("style") or "")
+    styled = [e for e in tree.css(_STYLED) if not has_element_children(e)]
+    for element in styled[:2000]:
+        size = _FONT_SIZE.search(attr(element, "style") or "")
         if size is None or float(size.group(1)) < _MIN_HEADLINE_PX:
             continue
         text = element_text(element, 40)
         if not text or len(text) > 20 or not any(ch.isdigit() for ch in text):
             continue
-        after = element.tail or ""
-        sibling = element.getnext()
+        after = text_after(element)
+        sibling = next_element(element)
         if not after.strip() and sibling is not None:
             after = element_text(sibling, 20)
         before = ""
-        previous = element.getprevious()
+        previous = previous_element(element)
         if previous is not None:
-            before = (previous.tail or "")[-10:]
+            before = text_after(previous)[-10:]
         parsed = parse_price(f"{before} {text} {after[:10]}", language=page.language, url=page.url)
         if parsed is None or parsed.amount <= 0 or parsed.currency is None:
             continue
@@ -325,7 +330,7 @@ def extract(page: Page) -> Finding | None:
 
 
 def shown_as_old_price(
-    page: Page, amount: Decimal, region: etree._Element | None = None
+    page: Page, amount: Decimal, region: LexborNode | None = None
 ) -> Decimal | None:
     """When the page shows `amount` only struck through or labelled as the old price, and a
     current price next to it, that current price: shops forget to update structured data
@@ -342,7 +347,7 @@ def shown_as_old_price(
     return None
 
 
-def page_availability(page: Page, region: etree._Element | None = None) -> Availability:
+def page_availability(page: Page, region: LexborNode | None = None) -> Availability:
     """Stock state read from the page itself: stock labels, the buy button, phrases.
 
     With a `region` (the product's own markup) that region is read first: it is cheaper than
@@ -361,12 +366,12 @@ def page_availability(page: Page, region: etree._Element | None = None) -> Avail
     return _availability_from(found.stock_labels, buy_buttons(page), found.buttons)
 
 
-def _own(buttons: list[etree._Element]) -> list[etree._Element]:
-    return [b for b in buttons[:30] if not OTHER_PRODUCTS.search(_classes(b))]
+def _own(buttons: list[LexborNode]) -> list[LexborNode]:
+    return [b for b in buttons[:30] if not OTHER_PRODUCTS.search(class_words(b))]
 
 
 def _availability_from(
-    labels: list[etree._Element], buy: list[etree._Element], buttons: list[etree._Element]
+    labels: list[LexborNode], buy: list[LexborNode], buttons: list[LexborNode]
 ) -> Availability:
     for label in labels[:40]:
         _, elsewhere = _struck_or_elsewhere(label, 6)
@@ -380,16 +385,16 @@ def _availability_from(
             return state
     for button in buy:
         disabled = (
-            button.get("disabled") is not None
-            or "disabled" in (button.get("class") or "").lower().split()
+            has_attr(button, "disabled")
+            or "disabled" in (attr(button, "class") or "").lower().split()
         )
-        text = element_text(button, 100) or (button.get("value") or "")
+        text = element_text(button, 100) or (attr(button, "value") or "")
         state = stock.from_text(text)
         if state is Availability.OUT_OF_STOCK or disabled:
             return Availability.OUT_OF_STOCK
         return Availability.IN_STOCK
     for button in buttons[:200]:
-        text = element_text(button, 100) or (button.get("value") or "")
+        text = element_text(button, 100) or (attr(button, "value") or "")
         if len(text) > 60:
             continue
         state = stock.from_text(text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from lxml import etree
+from selectolax.lexbor import LexborNode
 
 from adapters.extract import availability as stock
 from adapters.extract.currencies import normalise_code
@@ -12,7 +12,14 @@ from adapters.extract.findings import Finding, Offer
 from adapters.extract.page import Page
 from adapters.extract.prices import parse_price
 from adapters.extract.scan import microdata_elements
-from adapters.extract.text import element_text, in_other_products_region
+from adapters.extract.text import (
+    attr,
+    element_text,
+    has_attr,
+    in_other_products_region,
+    parent_of,
+    same,
+)
 from core.model import Availability
 
 _T = TypeVar("_T")
@@ -49,8 +56,8 @@ _PRICE_NAMES = {"price", "lowprice", "saleprice"}
 _REFERENCE_NAMES = {"highprice", "listprice", "regularprice", "oldprice", "wasprice"}
 
 
-def _names(element: etree._Element) -> list[str]:
-    raw = (element.get("itemprop") or "") + " " + (element.get("property") or "")
+def _names(element: LexborNode) -> list[str]:
+    raw = (attr(element, "itemprop") or "") + " " + (attr(element, "property") or "")
     names = []
     for name in raw.split():
         name = name.rsplit("/", 1)[-1].rsplit(":", 1)[-1].rsplit("#", 1)[-1].lower()
@@ -59,26 +66,26 @@ def _names(element: etree._Element) -> list[str]:
     return names
 
 
-def _value(element: etree._Element) -> str:
+def _value(element: LexborNode) -> str:
     for attribute in ("content", "value", "data-price", "href", "src", "datetime"):
-        value = element.get(attribute)
+        value = attr(element, attribute)
         if value is not None and value.strip():
             return value.strip()
     return element_text(element)
 
 
-def _scope_of(element: etree._Element) -> etree._Element | None:
-    parent = element.getparent()
+def _scope_of(element: LexborNode) -> LexborNode | None:
+    parent = parent_of(element)
     while parent is not None:
-        if parent.get("itemscope") is not None or parent.get("typeof") is not None:
+        if has_attr(parent, "itemscope") or has_attr(parent, "typeof"):
             return parent
-        parent = parent.getparent()
+        parent = parent_of(parent)
     return None
 
 
-def _is_product_scope(element: etree._Element | None) -> bool:
+def _is_product_scope(element: LexborNode | None) -> bool:
     while element is not None:
-        kind = (element.get("itemtype") or element.get("typeof") or "").lower()
+        kind = (attr(element, "itemtype") or attr(element, "typeof") or "").lower()
         if any(word in kind for word in ("product", "offer", "vehicle", "book", "car")):
             return True
         if "review" in kind or "rating" in kind or "breadcrumb" in kind:
@@ -93,13 +100,13 @@ def extract_microdata(page: Page) -> Finding | None:
     if tree is None:
         return None
     finding = Finding(method="microdata", confidence=0.9)
-    currency_by_scope: dict[etree._Element | None, str] = {}
-    availability_by_scope: dict[etree._Element | None, Availability] = {}
-    prices: list[tuple[etree._Element | None, str, bool]] = []
-    first_product_scope: etree._Element | None = None
-    details: list[tuple[etree._Element | None, str, str]] = []
+    currency_by_scope: dict[LexborNode | None, str] = {}
+    availability_by_scope: dict[LexborNode | None, Availability] = {}
+    prices: list[tuple[LexborNode | None, str, bool]] = []
+    first_product_scope: LexborNode | None = None
+    details: list[tuple[LexborNode | None, str, str]] = []
     for element in microdata_elements(page):
-        kind = (element.get("itemtype") or element.get("typeof") or "").lower()
+        kind = (attr(element, "itemtype") or attr(element, "typeof") or "").lower()
         if first_product_scope is None and "product" in kind:
             first_product_scope = element
         names = _names(element)
@@ -129,13 +136,13 @@ def extract_microdata(page: Page) -> Finding | None:
     if finding.region is None and prices:
         finding.region = prices[0][0]
     for scope, name, value in details:
-        if value and (scope is product or product is None):
+        if value and (product is None or same(scope, product)):
             if name == "name" and finding.title is None:
                 finding.title = value
             elif name == "image" and finding.image is None:
                 finding.image = value
     for scope, raw, reference in prices:
-        if main is not None and _product_scope_of(scope) is not main:
+        if main is not None and not same(_product_scope_of(scope), main):
             continue  # another product's price: related items, accessories, bundles
         key = scope
         currency = currency_by_scope.get(key) or _inherited(scope, currency_by_scope)
@@ -163,11 +170,11 @@ def extract_microdata(page: Page) -> Finding | None:
     return finding
 
 
-def _product_scope_of(scope: etree._Element | None) -> etree._Element | None:
+def _product_scope_of(scope: LexborNode | None) -> LexborNode | None:
     """The nearest product-typed scope at or around a scope (an Offer's Product); a carousel
     of other products nested inside the main product's scope has its own."""
     while scope is not None:
-        kind = (scope.get("itemtype") or scope.get("typeof") or "").lower()
+        kind = (attr(scope, "itemtype") or attr(scope, "typeof") or "").lower()
         if "product" in kind:
             return scope
         scope = _scope_of(scope)
@@ -175,14 +182,14 @@ def _product_scope_of(scope: etree._Element | None) -> etree._Element | None:
 
 
 def _main_product_scope(
-    prices: list[tuple[etree._Element | None, str, bool]], first: etree._Element | None
-) -> etree._Element | None:
+    prices: list[tuple[LexborNode | None, str, bool]], first: LexborNode | None
+) -> LexborNode | None:
     """The page's own product when several product scopes carry prices: the first one that
     is not in a related-products/carousel region (shops list the main product first)."""
-    scopes: list[etree._Element] = []
+    scopes: list[LexborNode] = []
     for scope, _, _ in prices:
         product = _product_scope_of(scope)
-        if product is not None and product not in scopes:
+        if product is not None and not any(same(product, known) for known in scopes):
             scopes.append(product)
     if len(scopes) <= 1:
         return None
@@ -192,7 +199,7 @@ def _main_product_scope(
     return scopes[0]
 
 
-def _inherited(scope: etree._Element | None, table: dict[etree._Element | None, _T]) -> _T | None:
+def _inherited(scope: LexborNode | None, table: dict[LexborNode | None, _T]) -> _T | None:
     # An Offer scope often leaves its currency to the Product scope around it, and vice versa
     # (a Product's availability in a meta next to the offer): look upwards, then anywhere.
     while scope is not None:

@@ -1,9 +1,8 @@
-"""One pass over the lxml tree that collects every element any extractor looks at.
+"""One pass over the page tree that collects every element any extractor looks at.
 
-Walking a large DOM is the expensive part of XPath (each `//*` visits every node), while
-extra contains() tests on a visited node cost little; so a single query gathers microdata
-properties, price-like, stock-like and buy-button-like elements and headings, and Python
-sorts them into buckets.
+Lexbor selects the elements that carry a class or an id (in C, one query: a group of
+attribute-substring selectors would cost a tree walk per selector); Python then classifies
+each distinct class string once and sorts the matches into buckets.
 """
 
 from __future__ import annotations
@@ -11,15 +10,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from lxml import etree
+from selectolax.lexbor import LexborNode
 
 from adapters.extract.page import Page
+from adapters.extract.text import parent_of, same
 
-# An attribute-existence test is cheap in libxml2 (unlike contains(), which costs about a
-# microsecond per node), and few elements carry these attributes.
-# Selecting the attributes and stepping to their parents is about twice as fast in libxml2
-# as testing every element; the node-set comes back in document order either way.
-_MICRODATA = etree.XPath("(//@itemprop | //@itemscope | //@property | //@typeof)/..")
+_MICRODATA = ":is([itemprop], [itemscope], [property], [typeof])"
 
 # Class/id words are lower-cased once and matched without re.I: an IGNORECASE alternation
 # costs several microseconds per element, which adds up to more than the parse itself.
@@ -29,7 +25,6 @@ BUY_NAME = re.compile(
     r"add[-_ ]?to[-_ ]?(cart|basket|bag|trolley)|buy[-_ ]?(now|button|box)|^add$|"
     r"btn-?cart|cart-?button|cart-?btn",
 )
-_BUTTON_TAGS = {"button", "input"}
 # Elements that never carry a price, stock label or buy button of their own; big select lists
 # (thousands of <option>s) and inline SVG icons would otherwise dominate the walk.
 _SKIPPED_TAGS = {
@@ -72,6 +67,7 @@ _ANY_NAME = re.compile(
     r"pr(?:ice|eis|ix|eco|ecio|ijs)|c(?:ena|ost|art)|a(?:mount|vailab|dd)|stock|"
     r"b(?:uy|ag|asket)|trolley"
 )
+_NAMED = ":is([class], [id])"
 # Listing pages hold thousands of prices; the product's own is among the first few hundred.
 MAX_PRICE_ELEMENTS = 400
 
@@ -80,11 +76,11 @@ MAX_PRICE_ELEMENTS = 400
 class Scan:
     """Elements of interest, each list in document order."""
 
-    prices: list[etree._Element] = field(default_factory=list)
-    stock_labels: list[etree._Element] = field(default_factory=list)
-    buy_buttons: list[etree._Element] = field(default_factory=list)
-    buttons: list[etree._Element] = field(default_factory=list)
-    headings: list[etree._Element] = field(default_factory=list)
+    prices: list[LexborNode] = field(default_factory=list)
+    stock_labels: list[LexborNode] = field(default_factory=list)
+    buy_buttons: list[LexborNode] = field(default_factory=list)
+    buttons: list[LexborNode] = field(default_factory=list)
+    headings: list[LexborNode] = field(default_factory=list)
 
 
 def scan(page: Page) -> Scan:
@@ -118,21 +114,19 @@ def _classify(words: str) -> int:
     return kinds
 
 
-def _walk(root: etree._Element, result: Scan) -> None:
+def _walk(root: LexborNode, result: Scan) -> None:
     """Fills `result` from the subtree at `root` (root included)."""
-    # A plain walk with two attribute reads per element is several times faster than XPath
-    # predicates over the same nodes (libxml2 evaluates those node by node). Class strings
-    # repeat a lot ("a-size-base", "col-md-6"), so each distinct one is classified once.
-    # Reading an element's tag costs as much as reading an attribute, so headings and
-    # buttons come from lxml's own tag filter and only classified elements have theirs read.
-    result.headings.extend(root.iter("h1"))
-    result.buttons.extend(root.iter(*_BUTTON_TAGS))
+    # A node's css() covers the node itself and its descendants, in document order.
+    result.headings.extend(root.css("h1"))
+    result.buttons.extend(root.css("button, input"))
+    named = root.css(_NAMED)
+    # Class strings repeat a lot ("a-size-base", "col-md-6"), so each distinct one is
+    # classified once; `id` is a cheap property, any other attribute read is not.
     kinds_of: dict[str, int] = {}
     prices, stock_labels, buy_buttons = result.prices, result.stock_labels, result.buy_buttons
-    for element in root.iter(etree.Element):
-        get = element.get
-        classes = get("class")
-        ident = get("id")
+    for element in named:
+        classes = element.attrs.get("class")
+        ident = element.id
         kinds = 0
         if classes:
             kinds = kinds_of.get(classes, -1)
@@ -153,52 +147,34 @@ def _walk(root: etree._Element, result: Scan) -> None:
             buy_buttons.append(element)
 
 
-_COUNT_DESCENDANTS = etree.XPath("count(descendant::*)")
-_SMALL_REGION = 1500
-
-
-def _is_small(page: Page, region: etree._Element) -> bool:
-    """Whether walking the region costs clearly less than walking the page: under 1,500
-    elements, or under half the page's (counting runs in libxml2, far cheaper than a walk)."""
-    size = _COUNT_DESCENDANTS(region)
-    if size < _SMALL_REGION:
-        return True
-    total = page.cache.get("size")
-    if total is None and page.tree is not None:
-        total = page.cache["size"] = _COUNT_DESCENDANTS(page.tree)
-    return isinstance(total, float) and size < total / 2
-
-
-def scan_region(page: Page, region: etree._Element) -> Scan:
-    """The page's buckets restricted to one subtree (a product's microdata scope): a small
-    subtree is walked on its own; otherwise the page's single walk is filtered (a few
-    ancestor steps per hit), so a region never costs a second walk of the page."""
-    key = ("scan_region", region)
+def scan_region(page: Page, region: LexborNode) -> Scan:
+    """The page's buckets restricted to one subtree (a product's microdata scope)."""
+    key = ("scan_region", region.mem_id)
     cached = page.cache.get(key)
     if isinstance(cached, Scan):
         return cached
-    if "scan" not in page.cache and _is_small(page, region):
-        # A small region: walking it costs less than walking the page.
+    if "scan" not in page.cache:
+        # The query runs in C over the region alone: cheaper than the page's.
         result = Scan()
         _walk(region, result)
         page.cache[key] = result
         return result
     full = scan(page)
-    inside: dict[etree._Element, bool] = {}
+    inside: dict[LexborNode, bool] = {}
 
-    def within(element: etree._Element) -> bool:
+    def within(element: LexborNode) -> bool:
         chain = []
-        node: etree._Element | None = element
+        node: LexborNode | None = element
         answer = False
         while node is not None:
             if node in inside:
                 answer = inside[node]
                 break
-            if node is region:
+            if same(node, region):
                 answer = True
                 break
             chain.append(node)
-            node = node.getparent()
+            node = parent_of(node)
         for visited in chain:
             inside[visited] = answer
         return answer
@@ -214,11 +190,12 @@ def scan_region(page: Page, region: etree._Element) -> Scan:
     return result
 
 
-def microdata_elements(page: Page) -> list[etree._Element]:
+def microdata_elements(page: Page) -> list[LexborNode]:
     """Elements carrying microdata or RDFa attributes, in document order (computed once)."""
     cached = page.cache.get("microdata")
     if cached is None:
         tree = page.tree
-        cached = _MICRODATA(tree) if tree is not None else []
+        # The root is included: <html itemscope itemtype=".../Product"> happens.
+        cached = tree.css(_MICRODATA) if tree is not None else []
         page.cache["microdata"] = cached
     return cached  # type: ignore[return-value]

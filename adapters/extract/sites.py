@@ -9,24 +9,52 @@ from collections.abc import Callable
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
-from lxml import etree
+from selectolax.lexbor import LexborNode
 
 from adapters.extract import availability as stock
 from adapters.extract.findings import Finding, Offer
 from adapters.extract.page import Page
 from adapters.extract.prices import parse_price
-from adapters.extract.text import element_text
+from adapters.extract.text import attr, element_text, next_element, parent_of, same
 from core.model import Availability
 
 SiteRule = Callable[[Page], Finding | None]
+# Where a shop keeps something: the elements found from the page's root element.
+Path = Callable[[LexborNode], list[LexborNode]]
 
 
-def _first_price(page: Page, elements: list[etree._Element]) -> Offer | None:
+def _css(selector: str, *, parent: bool = False) -> Path:
+    """The elements matching a CSS selector, in document order (their parents with
+    `parent`: shops often mark the label and leave the price to its container)."""
+
+    def find(root: LexborNode) -> list[LexborNode]:
+        found = root.css(selector)
+        if not parent:
+            return found
+        parents: list[LexborNode] = []
+        for element in found:
+            above = parent_of(element)
+            if above is not None and not any(same(above, known) for known in parents):
+                parents.append(above)
+        return parents
+
+    return find
+
+
+def _paths(*selectors: str) -> list[Path]:
+    return [_css(selector) for selector in selectors]
+
+
+def _parents(*selectors: str) -> list[Path]:
+    return [_css(selector, parent=True) for selector in selectors]
+
+
+def _first_price(page: Page, elements: list[LexborNode]) -> Offer | None:
     """The first element that holds a price: its content/value attribute (machine-readable)
     or its text; the currency from whichever of the two shows one."""
     for element in elements:
         text = element_text(element, 120)
-        raw = element.get("content") or element.get("value") or text
+        raw = attr(element, "content") or attr(element, "value") or text
         parsed = parse_price(raw, language=page.language, url=page.url)
         if parsed is None or parsed.amount <= 0:
             continue
@@ -42,33 +70,29 @@ def _first_price(page: Page, elements: list[etree._Element]) -> Offer | None:
 
 # In order of preference: the buy box's current price in the layouts Amazon has used since
 # 2019, then the "deal"/"sale"/"our price" blocks, then the digital buy buttons.
-# id() is answered from libxml2's id table; `//*[@id=...]` would walk the whole page.
-_AMAZON_PRICE = [
-    etree.XPath(path)
-    for path in (
-        "id('corePrice_feature_div')//*[contains(@class,'a-offscreen')]",
-        "id('corePriceDisplay_desktop_feature_div')"
-        "//*[contains(@class,'priceToPay')]//*[contains(@class,'a-offscreen')]",
-        "id('apex_desktop')//*[contains(@class,'priceToPay')]//*[contains(@class,'a-offscreen')]",
-        "id('priceblock_dealprice')",
-        "id('priceblock_saleprice')",
-        "id('priceblock_ourprice')",
-        "id('price_inside_buybox')",
-        "id('newBuyBoxPrice')",
-        "id('kindle-price')",
-        "id('buyNewSection')//*[contains(@class,'offer-price')]",
-        "id('tmmSwatches')//*[contains(@class,'a-button-selected')]"
-        "//*[contains(@class,'a-color-price') or contains(@class,'a-color-base')]",
-        "id('dmusic_buy_box_group')//*[contains(@class,'a-text-bold')]",
-        "id('digital-button-buy')//*[contains(@class,'a-text-bold')]",
-    )
-]
-_AMAZON_TITLE = etree.XPath("id('productTitle ebooksProductTitle')")
-_AMAZON_AVAILABILITY = etree.XPath("id('availability')")
-_AMAZON_OUT = etree.XPath("id('outOfStock outOfStockBuyBox_feature_div')")
-_AMAZON_BUY = etree.XPath("id('add-to-cart-button buy-now-button one-click-button')")
-_AMAZON_NO_FEATURED_OFFER = etree.XPath("id('unqualifiedBuyBox buybox-see-all-buying-choices')")
-_AMAZON_IMAGE = etree.XPath("id('landingImage imgBlkFront ebooksImgBlkFront')")
+# Substring class tests (`[class*=...]`) as the shop's own scripts use them.
+_AMAZON_PRICE = _paths(
+    "#corePrice_feature_div [class*=a-offscreen]",
+    "#corePriceDisplay_desktop_feature_div [class*=priceToPay] [class*=a-offscreen]",
+    "#apex_desktop [class*=priceToPay] [class*=a-offscreen]",
+    "#priceblock_dealprice",
+    "#priceblock_saleprice",
+    "#priceblock_ourprice",
+    "#price_inside_buybox",
+    "#newBuyBoxPrice",
+    "#kindle-price",
+    "#buyNewSection [class*=offer-price]",
+    "#tmmSwatches [class*=a-button-selected] [class*=a-color-price], "
+    "#tmmSwatches [class*=a-button-selected] [class*=a-color-base]",
+    "#dmusic_buy_box_group [class*=a-text-bold]",
+    "#digital-button-buy [class*=a-text-bold]",
+)
+_AMAZON_TITLE = _css("#productTitle, #ebooksProductTitle")
+_AMAZON_AVAILABILITY = _css("#availability")
+_AMAZON_OUT = _css("#outOfStock, #outOfStockBuyBox_feature_div")
+_AMAZON_BUY = _css("#add-to-cart-button, #buy-now-button, #one-click-button")
+_AMAZON_NO_FEATURED_OFFER = _css("#unqualifiedBuyBox, #buybox-see-all-buying-choices")
+_AMAZON_IMAGE = _css("#landingImage, #imgBlkFront, #ebooksImgBlkFront")
 # Digital albums and videos: the buy button carries the ASIN in its id.
 _AMAZON_DIGITAL_BUY = re.compile(rb'id="(dmusic_digital_buy_button[^"]*|dv-action-box[^"]*)"')
 
@@ -219,7 +243,7 @@ def amazon(page: Page) -> Finding | None:
     finding.title = element_text(titles[0], 300) if titles else None
     images = _AMAZON_IMAGE(tree)
     if images:
-        finding.image = images[0].get("data-old-hires") or images[0].get("src")
+        finding.image = attr(images[0], "data-old-hires") or attr(images[0], "src")
     found = _AMAZON_DIGITAL_BUY.search(page.body)
     digital = found.group(1).decode("ascii", "replace") if found else None
     buyable = bool(_AMAZON_BUY(tree)) or digital is not None
@@ -237,11 +261,16 @@ def amazon(page: Page) -> Finding | None:
             finding.offers.append(offer)
             break
     if not finding.offers and digital is not None:
-        button = tree.xpath("id($name)//*[contains(@class,'a-text-bold')]", name=digital)
+        button = _css(f'[id="{_css_string(digital)}"] [class*=a-text-bold]')(tree)
         offer = _first_price(page, button)
         if offer is not None:
             finding.offers.append(offer)
     return finding
+
+
+def _css_string(value: str) -> str:
+    """A value made safe inside a double-quoted CSS string."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 # ----- helpers for the other shops -------------------------------------------------------
@@ -249,11 +278,11 @@ def amazon(page: Page) -> Finding | None:
 
 def _dom_rule(
     name: str,
-    price_paths: list[etree.XPath],
+    price_paths: list[Path],
     *,
-    out_paths: list[etree.XPath] = (),  # type: ignore[assignment]
-    buy_paths: list[etree.XPath] = (),  # type: ignore[assignment]
-    title_paths: list[etree.XPath] = (),  # type: ignore[assignment]
+    out_paths: list[Path] = (),  # type: ignore[assignment]
+    buy_paths: list[Path] = (),  # type: ignore[assignment]
+    title_paths: list[Path] = (),  # type: ignore[assignment]
     structured_first: bool = False,
 ) -> SiteRule:
     """A rule from the shop's own markup: the first price path that yields a price wins;
@@ -312,10 +341,6 @@ def _structured(page: Page, name: str) -> Finding | None:
     return finding
 
 
-def _x(*paths: str) -> list[etree.XPath]:
-    return [etree.XPath(path) for path in paths]
-
-
 # ----- eBay ------------------------------------------------------------------------------
 
 # Plain substring tests: a case-insensitive alternation over a 1 MB page costs tens of ms.
@@ -328,12 +353,12 @@ _EBAY_ENDED = (
     "L'inserzione è terminata",
     "Deze advertentie is beëindigd",
 )
-_EBAY_PRICE = _x(
-    "id('prcIsum')",
-    "id('mm-saleDscPrc')",
-    "id('prcIsum_bidPrice')",
-    "id('mainContent')//div[contains(@class,'x-price-primary')]//span[@class='ux-textspans']",
-    "id('mainContent')//div[contains(@class,'x-bin-price')]//span[@class='ux-textspans']",
+_EBAY_PRICE = _paths(
+    "#prcIsum",
+    "#mm-saleDscPrc",
+    "#prcIsum_bidPrice",
+    '#mainContent div[class*=x-price-primary] span[class="ux-textspans"]',
+    '#mainContent div[class*=x-bin-price] span[class="ux-textspans"]',
 )
 
 
@@ -342,8 +367,8 @@ def ebay(page: Page) -> Finding | None:
     finding = _dom_rule(
         "ebay",
         _EBAY_PRICE,
-        buy_paths=_x("id('binBtn_btn isCartBtn_btn bidBtn_btn')"),
-        title_paths=_x("id('itemTitle')", "//h1[contains(@class,'x-item-title')]"),
+        buy_paths=_paths("#binBtn_btn, #isCartBtn_btn, #bidBtn_btn"),
+        title_paths=_paths("#itemTitle", "h1[class*=x-item-title]"),
     )(page)
     if finding is None:
         return None
@@ -401,73 +426,64 @@ def walmart(page: Page) -> Finding | None:
 
 target = _dom_rule(
     "target",
-    _x("//@data-test[.='product-price']/.."),
-    out_paths=_x("//@data-test[.='soldOutBlock' or .='outOfStockMessage']/.."),
-    buy_paths=_x("//@data-test[.='shippingButton' or .='orderPickupButton']/.."),
-    title_paths=_x("//@data-test[.='product-title']/.."),
+    _paths('[data-test="product-price"]'),
+    out_paths=_paths('[data-test="soldOutBlock"], [data-test="outOfStockMessage"]'),
+    buy_paths=_paths('[data-test="shippingButton"], [data-test="orderPickupButton"]'),
+    title_paths=_paths('[data-test="product-title"]'),
     structured_first=True,
 )
 bestbuy = _dom_rule(
     "bestbuy",
-    _x(
-        "//*[@data-testid='customer-price']/span[1]",
-        "//div[contains(@class,'priceView-customer-price')]/span[1]",
-        "//*[@data-automation='product-price']//span[1]",
+    _paths(
+        '[data-testid="customer-price"] > span:first-of-type',
+        "div[class*=priceView-customer-price] > span:first-of-type",
+        '[data-automation="product-price"] span:first-of-type',
     ),
-    out_paths=_x("//button[@data-button-state='SOLD_OUT']"),
-    buy_paths=_x("//button[@data-button-state='ADD_TO_CART']"),
-    title_paths=_x("//h1"),
+    out_paths=_paths('button[data-button-state="SOLD_OUT"]'),
+    buy_paths=_paths('button[data-button-state="ADD_TO_CART"]'),
+    title_paths=_paths("h1"),
     structured_first=True,
 )
 ikea = _dom_rule(
     "ikea",
-    _x(
-        "//*[contains(@class,'pip-temp-price__integral')"
-        " or contains(@class,'pip-price__integer')]/.."
-    ),
-    title_paths=_x("//h1"),
+    _parents("[class*=pip-temp-price__integral], [class*=pip-price__integer]"),
+    title_paths=_paths("h1"),
     structured_first=True,
 )
 zalando = _dom_rule("zalando", [], structured_first=True)
 zara = _dom_rule(
     "zara",
-    _x(
-        "//*[contains(@class,'price-current__amount')]",
-        "//*[contains(@class,'money-amount__main')]",
-    ),
+    _paths("[class*=price-current__amount]", "[class*=money-amount__main]"),
     structured_first=True,
 )
 johnlewis = _dom_rule(
     "johnlewis",
-    _x("//@data-test[.='product-price']/..", "//p[contains(@class,'price--large')]"),
-    out_paths=_x("//@data-test[.='out-of-stock-message']/.."),
+    _paths('[data-test="product-price"]') + _paths("p[class*=price--large]"),
+    out_paths=_paths('[data-test="out-of-stock-message"]'),
     structured_first=True,
 )
 argos = _dom_rule(
     "argos",
-    _x("//@data-test[.='product-price-primary']/..", "//li[@itemprop='price']"),
-    out_paths=_x("//@data-test[.='component-att-out-of-stock']/.."),
-    buy_paths=_x("//@data-test[.='add-to-trolley-button-button']/.."),
-    title_paths=_x("//@data-test[.='product-title']/.."),
+    _paths('[data-test="product-price-primary"]') + _paths('li[itemprop="price"]'),
+    out_paths=_paths('[data-test="component-att-out-of-stock"]'),
+    buy_paths=_paths('[data-test="add-to-trolley-button-button"]'),
+    title_paths=_paths('[data-test="product-title"]'),
     structured_first=True,
 )
 tcgplayer = _dom_rule(
     "tcgplayer",
-    _x(
-        "//*[contains(@class,'price-points__upper__price')]",
-        "//*[contains(@class,'spotlight__price')]",
-        "//*[contains(@class,'product-details__price')]",
+    _paths(
+        "[class*=price-points__upper__price]",
+        "[class*=spotlight__price]",
+        "[class*=product-details__price]",
     ),
-    title_paths=_x("//h1"),
+    title_paths=_paths("h1"),
     structured_first=True,
 )
 stockx = _dom_rule(
     "stockx",
-    _x(
-        "//@data-testid[.='trade-box-buy-amount']/..",
-        "//@data-testid[.='product-price']/..",
-    ),
-    title_paths=_x("//h1"),
+    _paths('[data-testid="trade-box-buy-amount"]', '[data-testid="product-price"]'),
+    title_paths=_paths("h1"),
     structured_first=True,
 )
 
@@ -481,16 +497,16 @@ def cardmarket(page: Page) -> Finding | None:
     if tree is None:
         return None
     finding = Finding(method="site:cardmarket", confidence=0.85)
-    for term in tree.iter("dt"):
+    for term in tree.css("dt"):
         label = element_text(term, 40).strip().rstrip(":").lower()
         if label in _CARDMARKET_LABELS:
-            value = term.getnext()
+            value = next_element(term)
             if value is not None and value.tag == "dd":
                 offer = _first_price(page, [value])
                 if offer is not None:
                     finding.offers.append(offer)
                     break
-    headings = tree.xpath("//h1")
+    headings = tree.css("h1")
     finding.title = element_text(headings[0], 300) if headings else None
     if finding.offers:
         finding.availability = Availability.IN_STOCK
@@ -570,23 +586,21 @@ def shopify(page: Page) -> Finding | None:
 
 woocommerce = _dom_rule(
     "woocommerce",
-    _x(
-        "//p[contains(@class,'price')]/ins//span[contains(@class,'woocommerce-Price-amount')]",
-        "//p[contains(@class,'price')]//span[contains(@class,'woocommerce-Price-amount')]",
+    _paths(
+        "p[class*=price] > ins span[class*=woocommerce-Price-amount]",
+        "p[class*=price] span[class*=woocommerce-Price-amount]",
     ),
-    out_paths=_x("//p[contains(@class,'stock') and contains(@class,'out-of-stock')]"),
-    buy_paths=_x("//button[contains(@class,'single_add_to_cart_button')]"),
-    title_paths=_x("//h1[contains(@class,'product_title')]"),
+    out_paths=_paths("p[class*=stock][class*=out-of-stock]"),
+    buy_paths=_paths("button[class*=single_add_to_cart_button]"),
+    title_paths=_paths("h1[class*=product_title]"),
     structured_first=True,
 )
 magento = _dom_rule(
     "magento",
-    _x(
-        "(//@data-price-type/..)[@data-price-type='finalPrice'][@data-price-amount]",
-    ),
-    out_paths=_x("//div[contains(@class,'stock') and contains(@class,'unavailable')]"),
-    buy_paths=_x("id('product-addtocart-button')"),
-    title_paths=_x("//h1[contains(@class,'page-title')]"),
+    _paths('[data-price-type="finalPrice"][data-price-amount]'),
+    out_paths=_paths("div[class*=stock][class*=unavailable]"),
+    buy_paths=_paths("#product-addtocart-button"),
+    title_paths=_paths("h1[class*=page-title]"),
     structured_first=True,
 )
 

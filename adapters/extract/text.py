@@ -1,10 +1,11 @@
-"""Visible text of lxml elements: whitespace collapsed, scripts and styles left out."""
+"""Elements of the page tree: their visible text (whitespace collapsed, scripts and styles
+left out), attributes and relatives."""
 
 from __future__ import annotations
 
 import re
 
-from lxml import etree
+from selectolax.lexbor import LexborNode
 
 # Class/id words of page regions that show other products (and so other prices).
 OTHER_PRODUCTS = re.compile(
@@ -13,44 +14,115 @@ OTHER_PRODUCTS = re.compile(
     r"product-?list|productgrid|grid-item|listing|you-?may|others|thumb",
     re.I,
 )
-_INVISIBLE = {"script", "style", "noscript", "template", "svg"}
+_INVISIBLE = frozenset({"script", "style", "noscript", "template", "svg"})
+_INVISIBLE_SELECTOR = ", ".join(sorted(_INVISIBLE))
 
 
-def element_text(element: etree._Element, limit: int = 2000) -> str:
+def same(first: LexborNode | None, second: LexborNode | None) -> bool:
+    """Whether two node objects stand for the same element. Never `==`: selectolax
+    compares nodes by their serialised HTML (slow, and true for look-alike elements);
+    node objects are made afresh on each access, so `is` fails too."""
+    if first is None or second is None:
+        return first is second
+    return first.mem_id == second.mem_id
+
+
+def attr(element: LexborNode, name: str) -> str | None:
+    """An attribute's value; None when it is missing or has no value (`<b hidden>`)."""
+    return element.attrs.get(name)
+
+
+def has_attr(element: LexborNode, name: str) -> bool:
+    """Whether an element carries an attribute, with or without a value (`itemscope`)."""
+    return name in element.attrs
+
+
+def element_text(element: LexborNode, limit: int = 2000) -> str:
     """The text a reader sees in an element, on one line, at most `limit` characters."""
+    if element.tag in _INVISIBLE:
+        return ""
+    if element.css_first(_INVISIBLE_SELECTOR) is None:
+        # Nothing hidden inside: Lexbor joins the text in C.
+        raw = element.text(deep=True, separator=" ")
+        return " ".join(raw[: limit * 4].split())[:limit]
     parts: list[str] = []
-    size = 0
-    for text in _visible_texts(element):
-        parts.append(text)
-        size += len(text)
-        if size > limit:
-            break
+    _visible_texts(element, parts, limit)
     return " ".join(" ".join(parts).split())[:limit]
 
 
-def _visible_texts(element: etree._Element):
-    tag = element.tag if isinstance(element.tag, str) else ""
-    if tag.lower() in _INVISIBLE:
-        return
-    if element.text:
-        yield element.text
-    for child in element:
-        yield from _visible_texts(child)
-        if child.tail:
-            yield child.tail
+def _visible_texts(element: LexborNode, parts: list[str], limit: int) -> int:
+    """Appends the visible text pieces under `element` until `limit` characters; returns
+    how many characters remain to be read."""
+    for child in element.iter(include_text=True):
+        if limit <= 0:
+            break
+        if child.is_text_node:
+            text = child.text_content or ""
+            parts.append(text)
+            limit -= len(text)
+        elif child.is_element_node and child.tag not in _INVISIBLE:
+            limit = _visible_texts(child, parts, limit)
+    return limit
 
 
-def class_words(element: etree._Element) -> str:
-    return f"{element.get('class') or ''} {element.get('id') or ''}"
+def own_text(element: LexborNode) -> str:
+    """The text directly inside an element, not inside its children."""
+    return element.text(deep=False)
 
 
-def in_other_products_region(element: etree._Element, depth: int = 15) -> bool:
+def class_words(element: LexborNode) -> str:
+    attributes = element.attrs
+    return f"{attributes.get('class') or ''} {attributes.get('id') or ''}"
+
+
+def parent_of(element: LexborNode) -> LexborNode | None:
+    """An element's parent element (None at the root: its parent is the document)."""
+    parent = element.parent
+    return parent if parent is not None and parent.is_element_node else None
+
+
+def next_element(element: LexborNode) -> LexborNode | None:
+    """The next sibling that is an element (text and comments skipped)."""
+    node = element.next
+    while node is not None and not node.is_element_node:
+        node = node.next
+    return node
+
+
+def previous_element(element: LexborNode) -> LexborNode | None:
+    node = element.prev
+    while node is not None and not node.is_element_node:
+        node = node.prev
+    return node
+
+
+def text_after(element: LexborNode) -> str:
+    """Text between an element and its next element sibling (lxml's `tail`)."""
+    parts = []
+    node = element.next
+    while node is not None and not node.is_element_node:
+        if node.is_text_node:
+            parts.append(node.text_content or "")
+        node = node.next
+    return "".join(parts)
+
+
+def has_element_children(element: LexborNode) -> bool:
+    node = element.child
+    while node is not None:
+        if node.is_element_node:
+            return True
+        node = node.next
+    return False
+
+
+def in_other_products_region(element: LexborNode, depth: int = 15) -> bool:
     """Whether an element sits in a related-products / carousel / navigation region."""
-    node: etree._Element | None = element
+    node: LexborNode | None = element
     level = 0
     while node is not None and level < depth:
         if OTHER_PRODUCTS.search(class_words(node)):
             return True
-        node = node.getparent()
+        node = parent_of(node)
         level += 1
     return False
