@@ -52,6 +52,8 @@ _CURRENT_HINT = re.compile(
     r"(?<![a-z])(current|sale|final|actual|now|special|our|selling|offer|main|big|large|value|"
     r"amount|new|live|promo|price)(?![a-z])"
 )
+# Any digit, in any script (str.isdigit's set): one search instead of a loop per character.
+_DIGIT = re.compile(r"\d")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -187,7 +189,7 @@ def _leaves_with_digits(element: LexborNode) -> list[LexborNode]:
         if node.tag in ("script", "style"):
             continue
         own = own_text(node)
-        if any(ch.isdigit() for ch in own):
+        if _DIGIT.search(own):
             found.append(node)
         if len(found) > 8:
             break
@@ -228,7 +230,7 @@ def candidates(page: Page, region: LexborNode | None = None) -> list[_Candidate]
                 continue
             seen.add(element)
             text = element_text(element, 80)
-            if not text or len(text) > 60 or not any(ch.isdigit() for ch in text):
+            if not text or len(text) > 60 or not _DIGIT.search(text):
                 continue
             parsed = parse_price(text, language=page.language, url=page.url)
             if parsed is None or parsed.amount <= 0:
@@ -279,7 +281,7 @@ def _styled_candidates(page: Page) -> list[_Candidate]:
         if size is None or float(size.group(1)) < _MIN_HEADLINE_PX:
             continue
         text = element_text(element, 40)
-        if not text or len(text) > 20 or not any(ch.isdigit() for ch in text):
+        if not text or len(text) > 20 or not _DIGIT.search(text):
             continue
         after = text_after(element)
         sibling = next_element(element)

@@ -15,7 +15,6 @@ from adapters.extract.scan import microdata_elements
 from adapters.extract.text import (
     attr,
     element_text,
-    has_attr,
     in_other_products_region,
     parent_of,
     same,
@@ -75,9 +74,11 @@ def _value(element: LexborNode) -> str:
 
 
 def _scope_of(element: LexborNode) -> LexborNode | None:
+    """The nearest itemscope/typeof element above `element`."""
     parent = parent_of(element)
     while parent is not None:
-        if has_attr(parent, "itemscope") or has_attr(parent, "typeof"):
+        attributes = parent.attrs
+        if "itemscope" in attributes or "typeof" in attributes:
             return parent
         parent = parent_of(parent)
     return None
