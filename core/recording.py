@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from core.alert_text import render_alert
 from core.alerts import AlertPolicy, evaluate
@@ -48,6 +49,26 @@ def update_product_fields(product: Product, obs: Observation, now: datetime) -> 
     product.last_success_at = now
 
 
+def all_time_extended(
+    low: Decimal | None, high: Decimal | None, last: PricePoint | None, point: PricePoint
+) -> tuple[Decimal | None, Decimal | None] | None:
+    """All-time low and high after `point`, from the previous ones, when that needs no look
+    at the history: the new point has no price (nothing changes), or it is priced in the
+    currency of the priced point before it. None when the history must be read again (the
+    first price, a change of currency, a previous point without a price)."""
+    if point.price is None:
+        return low, high
+    if (
+        low is None
+        or high is None
+        or last is None
+        or last.price is None
+        or last.currency != point.currency
+    ):
+        return None
+    return min(low, point.price), max(high, point.price)
+
+
 async def record_observation(
     uow: UnitOfWork,
     product: Product,
@@ -70,9 +91,12 @@ async def record_observation(
         PricePoint(None, product.id, now, obs.price, obs.currency, obs.availability)
     )
     window = await uow.price_points.stats(product.id, now - STATS_WINDOW)
-    overall = await uow.price_points.stats(product.id, None)
     product.low_30d, product.high_30d, product.avg_30d = window.low, window.high, window.average
-    product.low_all, product.high_all = overall.low, overall.high
+    extended = all_time_extended(product.low_all, product.high_all, last, point)
+    if extended is None:
+        overall = await uow.price_points.stats(product.id, None)
+        extended = overall.low, overall.high
+    product.low_all, product.high_all = extended
     await uow.products.update(product)
 
     alerts = suppressed = 0
