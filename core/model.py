@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -216,3 +217,22 @@ class Stats:
     average: Decimal | None
     points: int = 0
     extra: dict = field(default_factory=dict)
+
+
+def summarize(prices: Sequence[tuple[Decimal, str | None]]) -> Stats:
+    """Low/high/average of (price, currency) pairs, oldest first, in the newest currency.
+
+    Done in Python because SQLite keeps these amounts as text (exact, but not comparable
+    or summable in SQL without going through float).
+    """
+    if not prices:
+        return Stats(None, None, None, 0)
+    currency = prices[-1][1]
+    amounts = [price for price, cur in prices if cur == currency]
+    return Stats(
+        low=min(amounts),
+        high=max(amounts),
+        average=sum(amounts, Decimal(0)) / len(amounts),
+        points=len(amounts),
+        extra={"currency": currency},
+    )

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, Protocol
 
 from sqlalchemy import (
@@ -47,6 +45,7 @@ from core.model import (
     RuleKind,
     Stats,
     Watch,
+    summarize,
 )
 from core.money import Money
 from core.ports import (
@@ -87,25 +86,6 @@ class _SqlRepository:
 def _upsert(table: Table) -> dict[str, Any]:
     """INSERT statements that understand ON CONFLICT, per dialect name."""
     return {"postgresql": pg_insert(table), "sqlite": sqlite_insert(table)}
-
-
-def summarize(prices: Sequence[tuple[Decimal, str | None]]) -> Stats:
-    """Low/high/average of (price, currency) pairs, oldest first, in the newest currency.
-
-    Done in Python because SQLite keeps these amounts as text (exact, but not comparable
-    or summable in SQL without going through float).
-    """
-    if not prices:
-        return Stats(None, None, None, 0)
-    currency = prices[-1][1]
-    amounts = [price for price, cur in prices if cur == currency]
-    return Stats(
-        low=min(amounts),
-        high=max(amounts),
-        average=sum(amounts, Decimal(0)) / len(amounts),
-        points=len(amounts),
-        extra={"currency": currency},
-    )
 
 
 # ----- products -------------------------------------------------------------------------

@@ -7,7 +7,6 @@ import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from core.model import (
@@ -19,6 +18,7 @@ from core.model import (
     ProductStatus,
     Stats,
     Watch,
+    summarize,
 )
 from core.ports import (
     AuditRepository,
@@ -159,20 +159,6 @@ def _stored(record: R) -> R:
     return replace(record, **changes) if changes else record  # type: ignore[type-var]
 
 
-def _summarize(prices: list[tuple[Decimal, str | None]]) -> Stats:
-    if not prices:
-        return Stats(None, None, None, 0)
-    currency = prices[-1][1]
-    amounts = [price for price, cur in prices if cur == currency]
-    return Stats(
-        low=min(amounts),
-        high=max(amounts),
-        average=sum(amounts, Decimal(0)) / len(amounts),
-        points=len(amounts),
-        extra={"currency": currency},
-    )
-
-
 def _same_chat(address: ChatAddress, other: ChatAddress) -> bool:
     return (address.platform, address.chat_id) == (other.platform, other.chat_id)
 
@@ -250,7 +236,7 @@ class MemoryPricePointRepository(_MemoryRepository, PricePointRepository):
         return [p for p in self._of(product_id) if p.observed_at >= start]
 
     async def stats(self, product_id: int, start: datetime | None) -> Stats:
-        return _summarize(
+        return summarize(
             [
                 (p.price, p.currency)
                 for p in self._of(product_id)

@@ -8,8 +8,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.storage.repositories import summarize
-from core.model import Availability, PricePoint
+from core.model import Availability, PricePoint, summarize
 from core.recording import all_time_extended
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
