@@ -2,7 +2,7 @@
 
 Lexbor selects the elements that carry a class or an id (in C, one query: a group of
 attribute-substring selectors would cost a tree walk per selector); Python then classifies
-each distinct class string once and sorts the matches into buckets.
+each distinct class or id string once per process and sorts the matches into buckets.
 """
 
 from __future__ import annotations
@@ -114,26 +114,42 @@ def _classify(words: str) -> int:
     return kinds
 
 
+# Class and id strings repeat within a page ("a-size-base", "col-md-6") and across the
+# pages of one shop (one template per shop), so each distinct string is classified once per
+# process. Bounded: a worker reading thousands of shops starts afresh when it is full.
+_KINDS_OF: dict[str, int] = {}
+_MAX_REMEMBERED = 50_000
+
+
+def _kinds(words: str) -> int:
+    kinds = _KINDS_OF.get(words, -1)
+    if kinds < 0:
+        if len(_KINDS_OF) >= _MAX_REMEMBERED:
+            _KINDS_OF.clear()
+        kinds = _KINDS_OF[words] = _classify(words)
+    return kinds
+
+
 def _walk(root: LexborNode, result: Scan) -> None:
     """Fills `result` from the subtree at `root` (root included)."""
     # A node's css() covers the node itself and its descendants, in document order.
     result.headings.extend(root.css("h1"))
     result.buttons.extend(root.css("button, input"))
     named = root.css(_NAMED)
-    # Class strings repeat a lot ("a-size-base", "col-md-6"), so each distinct one is
-    # classified once; `id` is a cheap property, any other attribute read is not.
-    kinds_of: dict[str, int] = {}
+    kinds_of = _KINDS_OF
     prices, stock_labels, buy_buttons = result.prices, result.stock_labels, result.buy_buttons
     for element in named:
+        # `id` is a cheap property; any other attribute read goes through `attrs`.
         classes = element.attrs.get("class")
         ident = element.id
         kinds = 0
         if classes:
             kinds = kinds_of.get(classes, -1)
             if kinds < 0:
-                kinds = kinds_of[classes] = _classify(classes)
+                kinds = _kinds(classes)
         if ident:
-            kinds |= _classify(ident)
+            more = kinds_of.get(ident, -1)
+            kinds |= more if more >= 0 else _kinds(ident)
         if not kinds:
             continue
         tag = element.tag
