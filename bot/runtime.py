@@ -16,7 +16,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from adapters.charts.price_chart import MatplotlibChartRenderer
 from adapters.extract import PageExtractor
 from adapters.storage.engine import make_engine
-from adapters.storage.migrate import current_matches_head, upgrade_to_head
+from adapters.storage.schema import at_head
 from adapters.storage.uow import SqlUnitOfWorkFactory
 from adapters.web.fetcher import HttpFetcher
 from adapters.web.policy import FetchPolicy
@@ -111,6 +111,11 @@ class Runtime:
         so several processes never race to change a shared schema: they refuse to start on
         an old one instead."""
         url = self.settings.database_url
+        if await at_head(self.engine):
+            return
+        # Alembic and the revision scripts are loaded only when there is work for them.
+        from adapters.storage.migrate import current_matches_head, upgrade_to_head
+
         if self.settings.is_sqlite:
             await asyncio.to_thread(upgrade_to_head, url)
         elif not await asyncio.to_thread(current_matches_head, url):

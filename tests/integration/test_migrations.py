@@ -10,12 +10,15 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Column, MetaData, String, inspect, text
 from sqlalchemy.engine import Connection
 
 from adapters.storage.engine import make_engine
 from adapters.storage.migrate import alembic_config, current_matches_head, upgrade_to_head
+from adapters.storage.schema import at_head
 from adapters.storage.tables import metadata
+from migrations import HEAD_REVISION
 
 TABLES = {
     "alembic_version",
@@ -130,3 +133,26 @@ def test_migrations_do_not_depend_on_the_repository_alembic_ini() -> None:
     script_location = Path(config.get_main_option("script_location") or "")
     assert (script_location / "env.py").is_file()
     assert (script_location / "versions" / "0001_initial.py").is_file()
+
+
+def test_head_revision_constant_is_alembics_head() -> None:
+    """Start-up trusts migrations.HEAD_REVISION to skip Alembic; a new revision must move it."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite+aiosqlite:///unused.db"))
+    assert script.get_heads() == [HEAD_REVISION]
+
+
+async def test_schema_check_without_alembic_follows_the_version(fresh_url: str) -> None:
+    async def check() -> bool:
+        engine = make_engine(fresh_url)
+        try:
+            return await at_head(engine)
+        finally:
+            await engine.dispose()
+
+    assert await check() is False  # no tables at all
+    await asyncio.to_thread(upgrade_to_head, fresh_url)
+    assert await check() is True
+    await asyncio.to_thread(command.downgrade, alembic_config(fresh_url), "0001")
+    assert await check() is False  # an older schema: Alembic gets the say again
+    await asyncio.to_thread(upgrade_to_head, fresh_url)
+    assert await check() is True
