@@ -19,9 +19,9 @@ from core.errors import (
     PriceUnavailable,
     RetryLater,
 )
-from core.model import Availability, Observation, Product, ProductStatus
+from core.model import Availability, Observation, PricePoint, Product, ProductStatus, Watch
 from core.ports import Clock, Extractor, Fetcher, UnitOfWork, UnitOfWorkFactory
-from core.recording import message_for, record_observation
+from core.recording import Known, message_for, record_observation
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +176,9 @@ class Checker:
         batch_report = CycleReport()
         try:
             async with self._uow() as uow:
+                ahead = await _BatchRows.read(uow, readings)
                 for reading in readings:
-                    await self._apply(uow, reading, batch_report)
+                    await self._apply(uow, reading, batch_report, ahead)
                 await uow.commit()
             report.merge(batch_report)
             return
@@ -194,9 +195,19 @@ class Checker:
             except Exception:
                 log.exception("writing product %s failed", reading.product.id)
 
-    async def _apply(self, uow: UnitOfWork, reading: _Reading, report: CycleReport) -> None:
+    async def _apply(
+        self,
+        uow: UnitOfWork,
+        reading: _Reading,
+        report: CycleReport,
+        ahead: _BatchRows | None = None,
+    ) -> None:
         report.checked += 1
-        product = await uow.products.get(reading.product.id or 0)
+        product_id = reading.product.id or 0
+        if ahead is not None:
+            product = ahead.products.get(product_id)
+        else:
+            product = await uow.products.get(product_id)
         if product is None:
             return
         now = self._clock.now()
@@ -223,7 +234,10 @@ class Checker:
         product.next_check_at = self._next_check(now, failures=0)
         if observation is not None:
             product.body_digest = reading.digest
-            recorded = await record_observation(uow, product, observation, now, self._policy)
+            known = ahead.known(product_id) if ahead is not None else None
+            recorded = await record_observation(
+                uow, product, observation, now, self._policy, known=known
+            )
             report.alerts += recorded.alerts
         else:
             product.last_checked_at = product.last_success_at = now
@@ -278,6 +292,34 @@ class Checker:
         async with self._uow() as uow:
             await uow.products.mark_stale(cutoff)
             await uow.commit()
+
+
+@dataclass(slots=True)
+class _BatchRows:
+    """The rows a batch's writes start from, read in the batch's own transaction with one
+    query per table instead of a few per product."""
+
+    products: dict[int, Product]
+    latest: dict[int, PricePoint]
+    watches: dict[int, list[Watch]]
+
+    @classmethod
+    async def read(cls, uow: UnitOfWork, readings: list[_Reading]) -> _BatchRows:
+        ids = [reading.product.id for reading in readings if reading.product.id is not None]
+        # Points and watches matter only where something was read.
+        read_ok = [
+            reading.product.id
+            for reading in readings
+            if reading.product.id is not None and reading.error is None
+        ]
+        return cls(
+            products=await uow.products.get_many(ids),
+            latest=await uow.price_points.latest_many(read_ok),
+            watches=await uow.watches.for_products(read_ok),
+        )
+
+    def known(self, product_id: int) -> Known:
+        return Known(self.latest.get(product_id), self.watches.get(product_id, []))
 
 
 def _current_reading(product: Product) -> Observation:

@@ -85,6 +85,16 @@ class ProductRepository(abc.ABC):
     @abc.abstractmethod
     async def get(self, product_id: int) -> Product | None: ...
 
+    async def get_many(self, product_ids: Sequence[int]) -> dict[int, Product]:
+        """The products that exist among `product_ids`, by id. One query in the SQL adapter;
+        this default asks one by one."""
+        found = {}
+        for product_id in product_ids:
+            product = await self.get(product_id)
+            if product is not None:
+                found[product_id] = product
+        return found
+
     @abc.abstractmethod
     async def get_by_url(self, url: str) -> Product | None: ...
 
@@ -109,6 +119,15 @@ class PricePointRepository(abc.ABC):
 
     @abc.abstractmethod
     async def latest(self, product_id: int) -> PricePoint | None: ...
+
+    async def latest_many(self, product_ids: Sequence[int]) -> dict[int, PricePoint]:
+        """The newest point of each product that has one, by product id."""
+        found = {}
+        for product_id in product_ids:
+            point = await self.latest(product_id)
+            if point is not None:
+                found[product_id] = point
+        return found
 
     @abc.abstractmethod
     async def since(self, product_id: int, start: datetime) -> list[PricePoint]: ...
@@ -139,6 +158,10 @@ class WatchRepository(abc.ABC):
 
     @abc.abstractmethod
     async def for_product(self, product_id: int) -> list[Watch]: ...
+
+    async def for_products(self, product_ids: Sequence[int]) -> dict[int, list[Watch]]:
+        """Active watches of each product (every id present, maybe with no watches)."""
+        return {product_id: await self.for_product(product_id) for product_id in product_ids}
 
     @abc.abstractmethod
     async def pause_for_chat(self, address: ChatAddress, reason: str) -> int: ...

@@ -26,6 +26,16 @@ class Recorded:
     suppressed: int
 
 
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What a check batch read ahead for one product, in the transaction that records it:
+    its newest price point and its active watches (three queries per batch instead of two
+    per product)."""
+
+    last: PricePoint | None
+    watches: list[Watch]
+
+
 def _changed(last: PricePoint | None, obs: Observation, now: datetime) -> bool:
     if last is None:
         return True
@@ -77,12 +87,14 @@ async def record_observation(
     policy: AlertPolicy,
     *,
     skip_watch_ids: frozenset[int] = frozenset(),
+    known: Known | None = None,
 ) -> Recorded:
     """Stores a price point when price, currency or stock changed (or a day passed), refreshes
     the product's statistics, evaluates every active watch on it and writes alerts to the outbox,
-    all inside the caller's unit of work so they commit together."""
+    all inside the caller's unit of work so they commit together. `known` is what the caller
+    already read in this unit of work (the newest point and active watches)."""
     assert product.id is not None
-    last = await uow.price_points.latest(product.id)
+    last = known.last if known is not None else await uow.price_points.latest(product.id)
     update_product_fields(product, obs, now)
     if not _changed(last, obs, now):
         await uow.products.update(product)
@@ -102,7 +114,8 @@ async def record_observation(
     alerts = suppressed = 0
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     low = Money(product.low_30d, product.currency) if product.low_30d and product.currency else None
-    for watch in await uow.watches.for_product(product.id):
+    watches = known.watches if known is not None else await uow.watches.for_product(product.id)
+    for watch in watches:
         if watch.id in skip_watch_ids:
             continue
         decision = evaluate(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -146,6 +147,7 @@ def _product(row: Row[Any]) -> Product:
 
 _PRODUCT_BY_ID = select(products).where(products.c.id == bindparam("product_id"))
 _PRODUCT_BY_URL = select(products).where(products.c.url == bindparam("url"))
+_PRODUCTS_BY_ID = select(products).where(products.c.id.in_(bindparam("ids", expanding=True)))
 _ADD_PRODUCT = insert(products).returning(products.c.id)
 # "row_id" rather than "id": an UPDATE takes its SET values from parameters named like columns.
 _UPDATE_PRODUCT = update(products).where(products.c.id == bindparam("row_id"))
@@ -187,6 +189,12 @@ class SqlProductRepository(_SqlRepository, ProductRepository):
     async def get(self, product_id: int) -> Product | None:
         row = (await self._execute(_PRODUCT_BY_ID, {"product_id": product_id})).first()
         return None if row is None else _product(row)
+
+    async def get_many(self, product_ids: Sequence[int]) -> dict[int, Product]:
+        if not product_ids:
+            return {}
+        rows = await self._execute(_PRODUCTS_BY_ID, {"ids": list(product_ids)})
+        return {row.id: _product(row) for row in rows}
 
     async def get_by_url(self, url: str) -> Product | None:
         row = (await self._execute(_PRODUCT_BY_URL, {"url": url})).first()
@@ -242,6 +250,21 @@ _LATEST_POINT = (
     .order_by(price_points.c.observed_at.desc(), price_points.c.id.desc())
     .limit(1)
 )
+# The newest point of each product, one index lookup per product (a window over all their
+# points would read every product's whole history).
+_NEWEST_POINT_ID = (
+    select(price_points.c.id)
+    .where(price_points.c.product_id == products.c.id)
+    .order_by(price_points.c.observed_at.desc(), price_points.c.id.desc())
+    .limit(1)
+    .correlate(products)
+    .scalar_subquery()
+)
+_LATEST_POINTS = (
+    select(price_points)
+    .select_from(products.join(price_points, price_points.c.id == _NEWEST_POINT_ID))
+    .where(products.c.id.in_(bindparam("ids", expanding=True)))
+)
 _POINTS_SINCE = (
     select(price_points)
     .where(
@@ -273,6 +296,12 @@ class SqlPricePointRepository(_SqlRepository, PricePointRepository):
     async def latest(self, product_id: int) -> PricePoint | None:
         row = (await self._execute(_LATEST_POINT, {"product_id": product_id})).first()
         return None if row is None else _price_point(row)
+
+    async def latest_many(self, product_ids: Sequence[int]) -> dict[int, PricePoint]:
+        if not product_ids:
+            return {}
+        rows = await self._execute(_LATEST_POINTS, {"ids": list(product_ids)})
+        return {row.product_id: _price_point(row) for row in rows}
 
     async def since(self, product_id: int, start: datetime) -> list[PricePoint]:
         rows = await self._execute(_POINTS_SINCE, {"product_id": product_id, "start": start})
@@ -361,6 +390,9 @@ _FIND_WATCH = _ACTIVE_WATCHES.where(
     watches.c.thread_id.is_not_distinct_from(bindparam("thread_id")),
 )
 _PRODUCT_WATCHES = _ACTIVE_WATCHES.where(watches.c.product_id == bindparam("product_id"))
+_PRODUCTS_WATCHES = _ACTIVE_WATCHES.where(
+    watches.c.product_id.in_(bindparam("ids", expanding=True))
+)
 _PAUSE_CHAT = (
     update(watches)
     .where(
@@ -407,6 +439,13 @@ class SqlWatchRepository(_SqlRepository, WatchRepository):
 
     async def for_product(self, product_id: int) -> list[Watch]:
         return await self._list(_PRODUCT_WATCHES, {"product_id": product_id})
+
+    async def for_products(self, product_ids: Sequence[int]) -> dict[int, list[Watch]]:
+        found: dict[int, list[Watch]] = {product_id: [] for product_id in product_ids}
+        if found:
+            for watch in await self._list(_PRODUCTS_WATCHES, {"ids": list(found)}):
+                found[watch.product_id].append(watch)
+        return found
 
     async def pause_for_chat(self, address: ChatAddress, reason: str) -> int:
         """Pauses every active watch in that chat (all its threads); returns how many."""

@@ -402,6 +402,59 @@ async def test_price_points_latest_and_since(backend: Backend) -> None:
     assert all(p.product_id == product_id for p in since)
 
 
+async def test_batch_reads_agree_with_the_single_ones(backend: Backend) -> None:
+    """A check batch reads products, newest points and watches for many products at once;
+    each answer must be what asking product by product gives."""
+    quiet = await add_product(backend, "https://shop.example/quiet")  # no points, no watches
+    busy = await add_product(backend, "https://shop.example/busy")
+    tied = await add_product(backend, "https://shop.example/tied")
+    missing = busy + tied + quiet + 1000
+
+    async def add_points(uow: UnitOfWork) -> None:
+        for product_id, days_ago, price in [
+            (busy, 3, "30.00"),
+            (busy, 1, "10.00"),
+            (busy, 2, "20.00"),
+            (tied, 1, "5.00"),
+            (tied, 1, "6.00"),  # same time: the later row is the newer point
+        ]:
+            point = PricePoint(
+                None,
+                product_id,
+                NOW - timedelta(days=days_ago),
+                Decimal(price),
+                "EUR",
+                Availability.IN_STOCK,
+            )
+            await uow.price_points.add(point)
+
+    await committed(backend, add_points)
+    first = await add_watch(backend, ALICE, busy)
+    await add_watch(backend, BOB, busy, active=False)
+    second = await add_watch(backend, BOB, busy, address=GROUP)
+    third = await add_watch(backend, ALICE, tied)
+
+    ids = [quiet, busy, tied, missing]
+    async with backend.factory() as uow:
+        products = await uow.products.get_many(ids)
+        latest = await uow.price_points.latest_many(ids)
+        watches = await uow.watches.for_products(ids)
+        singles = {i: await uow.products.get(i) for i in ids}
+        single_latest = {i: await uow.price_points.latest(i) for i in ids}
+        single_watches = {i: await uow.watches.for_product(i) for i in ids}
+        assert await uow.products.get_many([]) == {}
+        assert await uow.price_points.latest_many([]) == {}
+        assert await uow.watches.for_products([]) == {}
+    assert products == {i: p for i, p in singles.items() if p is not None}
+    assert set(products) == {quiet, busy, tied}
+    assert latest == {i: p for i, p in single_latest.items() if p is not None}
+    assert latest[busy].price == Decimal("10.00") and latest[tied].price == Decimal("6.00")
+    assert watches == single_watches
+    assert [w.id for w in watches[busy]] == [first, second]
+    assert [w.id for w in watches[tied]] == [third]
+    assert watches[quiet] == [] and watches[missing] == []
+
+
 async def test_price_point_with_no_price_round_trips(backend: Backend) -> None:
     product_id = await add_product(backend)
     point = PricePoint(None, product_id, NOW, None, None, Availability.OUT_OF_STOCK)

@@ -134,3 +134,51 @@ async def test_a_failed_reading_keeps_no_traceback(parts) -> None:
     reading = await checker._read(Product(1, URL), asyncio.Semaphore(1))
     assert reading.error is not None
     assert reading.error.__traceback__ is None
+
+
+async def test_a_batch_that_cannot_be_written_is_written_product_by_product(
+    parts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One product whose row cannot be written costs the batch its single transaction, not
+    the other products their readings and alerts."""
+    clock, uow, fetcher, extractor, checker = parts
+    other = "https://shop.example/toaster"
+    async with uow() as unit:
+        product = await unit.products.add(Product(None, other, next_check_at=clock.now()))
+        await unit.watches.add(
+            Watch(
+                None,
+                "test:bob",
+                product.id or 0,
+                ChatAddress("test", "bob"),
+                Rule(RuleKind.ANY_DROP),
+                created_at=clock.now(),
+            )
+        )
+        await unit.commit()
+    fetcher.pages[other] = b"<html>20.00 EUR</html>"
+    extractor.observations[other] = Observation(Decimal("20.00"), "EUR", Availability.IN_STOCK)
+    await check(clock, checker, minutes=0)  # baselines for both
+
+    from tests.fakes import memory
+
+    add_point = memory.MemoryPricePointRepository.add
+
+    async def refuse_the_toaster(self, point):  # type: ignore[no-untyped-def]
+        if point.product_id == product.id:
+            raise RuntimeError("disk full")
+        return await add_point(self, point)
+
+    fetcher.pages[URL] = b"<html>39.90 EUR</html>"
+    extractor.observations[URL] = Observation(Decimal("39.90"), "EUR", Availability.IN_STOCK)
+    fetcher.pages[other] = b"<html>15.00 EUR</html>"
+    extractor.observations[other] = Observation(Decimal("15.00"), "EUR", Availability.IN_STOCK)
+    monkeypatch.setattr(memory.MemoryPricePointRepository, "add", refuse_the_toaster)
+    report = await check(clock, checker)
+    assert (report.checked, report.alerts) == (1, 1)  # the kettle, with its alert
+    async with uow() as unit:
+        kettle = await unit.products.get(1)
+        toaster = await unit.products.get(product.id or 0)
+    assert kettle is not None and kettle.price == Decimal("39.90")
+    assert toaster is not None and toaster.price == Decimal("20.00")  # untouched, retried later
+    assert [m.owner for m in uow.store.outbox.values()] == ["test:ann"]
