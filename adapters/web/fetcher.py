@@ -10,10 +10,10 @@ import httpx
 
 from adapters.web.botwall import is_bot_wall
 from adapters.web.decoding import ACCEPT_ENCODING, DecodingFailed, decoder_for
-from adapters.web.guard import GuardedNetworkBackend
+from adapters.web.guard import GuardedResolver
 from adapters.web.policy import FetchPolicy
 from adapters.web.politeness import HostGate, HostGates, backoff_delay, parse_retry_after
-from adapters.web.transport import PooledTransport
+from adapters.web.transport import AiohttpTransport
 from core.errors import (
     Blocked,
     FetchError,
@@ -62,7 +62,7 @@ class HttpFetcher(Fetcher):
 
     def __init__(self, policy: FetchPolicy | None = None) -> None:
         self._policy = policy = policy or FetchPolicy()
-        backend = GuardedNetworkBackend(
+        resolver = GuardedResolver(
             guard=not policy.allow_private_hosts,
             allowed_hosts=policy.allowed_hosts,
             resolve_timeout=policy.connect_timeout,
@@ -76,7 +76,7 @@ class HttpFetcher(Fetcher):
         # across fetches: the shared client's own jar refuses every cookie.
         shared_jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
         self._client = httpx.AsyncClient(
-            transport=PooledTransport(network_backend=backend, limits=limits),
+            transport=AiohttpTransport(resolver=resolver, limits=limits),
             headers={
                 "User-Agent": policy.user_agent,
                 "Accept": _ACCEPT,

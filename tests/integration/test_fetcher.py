@@ -7,6 +7,8 @@ import contextlib
 import gzip
 import ipaddress
 import itertools
+import socket
+import struct
 import time
 import tracemalloc
 import zlib
@@ -14,14 +16,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+import aiohttp
 import brotli
+import httpx
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from adapters.web import FetchPolicy, HttpFetcher
-from adapters.web.guard import is_public_address
+from adapters.web.guard import GuardedResolver, is_public_address
 from adapters.web.politeness import backoff_delay, parse_retry_after
+from adapters.web.transport import AiohttpTransport, _httpx_error
 from core.errors import (
     Blocked,
     InvalidUrl,
@@ -71,19 +76,63 @@ async def make_fetcher() -> AsyncIterator[Callable[..., HttpFetcher]]:
 @pytest.fixture
 async def connections(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
     """Every TCP connection the event loop opens, as (host, port). Also a tripwire: an
-    attempt to reach anything but 127.0.0.1 fails the test instead of leaving the machine."""
+    attempt to reach anything but 127.0.0.1 fails the test instead of leaving the machine.
+
+    Both ways a client can connect are watched: loop.sock_connect (aiohttp connects a socket
+    itself, through aiohappyeyeballs, then hands it over) and loop.create_connection with a
+    host (a handed-over socket is already recorded)."""
     loop = asyncio.get_running_loop()
     opened: list[tuple[str, int]] = []
     create_connection = loop.create_connection
+    sock_connect = loop.sock_connect
 
-    async def recording(protocol_factory, host=None, port=None, *args, **kwargs):
-        opened.append((host, port))
+    def record(host: str | None, port: int | None) -> None:
+        opened.append((host, port))  # type: ignore[arg-type]
         if host != "127.0.0.1":
             raise AssertionError(f"the fetcher tried to connect to {host}:{port}")
+
+    async def recording(protocol_factory, host=None, port=None, *args, **kwargs):
+        if kwargs.get("sock") is None:
+            record(host, port)
         return await create_connection(protocol_factory, host, port, *args, **kwargs)
 
+    async def recording_sock_connect(sock, address):
+        record(address[0], address[1])
+        return await sock_connect(sock, address)
+
     monkeypatch.setattr(loop, "create_connection", recording)
+    monkeypatch.setattr(loop, "sock_connect", recording_sock_connect)
     return opened
+
+
+class FakeDns:
+    """Answers the event loop's getaddrinfo from `answers` (name -> addresses, or an
+    awaitable factory for a slow answer); any other name does not exist. Records lookups."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, list[str] | Callable[[], Awaitable[list[str]]]] = {}
+        self.lookups: list[str] = []
+
+    async def getaddrinfo(self, host, port, *, family=0, type=0, proto=0, flags=0):
+        self.lookups.append(host)
+        answer = self.answers.get(host)
+        if answer is None:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        addresses = answer if isinstance(answer, list) else await answer()
+        return [
+            (socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (a, port, 0, 0))
+            if ":" in a
+            else (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (a, port))
+            for a in addresses
+        ]
+
+
+@pytest.fixture
+async def dns(monkeypatch: pytest.MonkeyPatch) -> FakeDns:
+    """Name lookups never leave the test: names resolve from a table the test fills."""
+    fake = FakeDns()
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", fake.getaddrinfo)
+    return fake
 
 
 class Shop:
@@ -477,6 +526,96 @@ def test_public_addresses_pass(address: str) -> None:
 @pytest.mark.parametrize(
     "url",
     [
+        "http://10.0.0.1/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://127.0.0.1:{port}/p",
+        "http://[::1]:{port}/p",
+        "http://[::ffff:127.0.0.1]:{port}/p",
+        "http://127.1:{port}/p",
+    ],
+)
+async def test_a_literal_private_address_is_refused_without_a_lookup_or_connection(
+    shop: Shop, make_fetcher, connections, dns: FakeDns, url: str
+) -> None:
+    # aiohttp never asks a resolver about a literal: the transport's own check must hold.
+    shop.route("/p", scripted(html))
+    await started(shop)
+
+    with pytest.raises(PrivateAddress):
+        await make_fetcher(allow_private_hosts=False).fetch(url.format(port=shop.port))
+
+    assert (connections, dns.lookups, shop.hits) == ([], [], {})
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [["127.0.0.1"], ["10.0.0.7"], ["::1"], ["93.184.215.14", "127.0.0.1"]],
+    ids=["loopback", "private", "loopback-v6", "one-public-one-loopback"],
+)
+async def test_a_name_resolving_to_a_private_address_is_refused(
+    shop: Shop, make_fetcher, connections, dns: FakeDns, answer: list[str]
+) -> None:
+    shop.route("/p", scripted(html))
+    await started(shop)
+    dns.answers["shop.test"] = answer
+
+    with pytest.raises(PrivateAddress):
+        await make_fetcher(allow_private_hosts=False).fetch(f"http://shop.test:{shop.port}/p")
+
+    # A name with one private answer is refused as a whole, before any address is tried.
+    assert dns.lookups == ["shop.test"]
+    assert (connections, shop.hits) == ([], {})
+
+
+async def test_an_allowed_name_is_resolved_once_and_reached_at_that_address(
+    shop: Shop, make_fetcher, connections, dns: FakeDns
+) -> None:
+    shop.route("/p", scripted(html))
+    await started(shop)
+    dns.answers["shop.test"] = ["127.0.0.1"]
+    fetcher = make_fetcher(allow_private_hosts=False, allowed_hosts=frozenset({"shop.test"}))
+
+    for _ in range(2):
+        assert (await fetcher.fetch(f"http://shop.test:{shop.port}/p")).body == PAGE
+
+    # One lookup for the one new connection, which went to the address it answered; the
+    # request still names the host.
+    assert dns.lookups == ["shop.test"]
+    assert connections == [("127.0.0.1", shop.port)]
+    assert shop.requests[0].headers["Host"] == f"shop.test:{shop.port}"
+
+
+@pytest.mark.parametrize("guard", [True, False], ids=["guard-on", "guard-off"])
+async def test_an_unknown_name_is_an_invalid_url(
+    make_fetcher, connections, dns: FakeDns, guard: bool
+) -> None:
+    with pytest.raises(InvalidUrl) as raised:
+        await make_fetcher(allow_private_hosts=not guard).fetch("http://no-such-shop.test/p")
+
+    assert raised.value.user_message == (
+        "I cannot find the website no-such-shop.test: the name does not exist. Check the link."
+    )
+    assert dns.lookups == ["no-such-shop.test"]  # not retried: it will not start existing
+    assert connections == []
+
+
+async def test_a_slow_lookup_times_out(make_fetcher, connections, dns: FakeDns) -> None:
+    async def never() -> list[str]:
+        await asyncio.sleep(30)
+        return ["127.0.0.1"]
+
+    dns.answers["slow.test"] = never
+
+    began = time.monotonic()
+    with pytest.raises(Timeout):
+        await make_fetcher(connect_timeout=0.2, max_retries=0).fetch("http://slow.test/p")
+    assert time.monotonic() - began < 1.0
+    assert connections == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
         "ftp://shop.example/x",
         "shop.example/x",
         "http://",
@@ -768,6 +907,109 @@ async def test_dropped_connection_is_retried(make_fetcher) -> None:
     async with raw_server(flaky) as port:
         result = await make_fetcher().fetch(f"http://127.0.0.1:{port}/")
     assert result.body == PAGE and attempts == 2
+
+
+@pytest.mark.parametrize("how", ["short-body", "cut-chunk", "reset"])
+async def test_a_connection_lost_mid_body_is_retried_then_transient(make_fetcher, how) -> None:
+    attempts = 0
+
+    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal attempts
+        attempts += 1
+        if how == "cut-chunk":
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n4000\r\n<p>" + b"x" * 1000
+            )
+        else:
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 100000\r\n"
+                b"\r\n<p>" + b"x" * 1000
+            )
+        await writer.drain()
+        await asyncio.sleep(0.05)  # the client is reading the body by now
+        if how == "reset":
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()  # RST, not FIN
+
+    async with raw_server(cut) as port:
+        with pytest.raises(TransientFetchError) as raised:
+            await make_fetcher(max_retries=1).fetch(f"http://127.0.0.1:{port}/")
+
+    assert not isinstance(raised.value, RetryLater)
+    assert attempts == 2  # one retry, the fetcher's: the transport does not resend by itself
+
+
+async def test_a_connection_dropped_before_the_response_is_not_resent_by_the_transport(
+    make_fetcher,
+) -> None:
+    attempts = 0
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal attempts
+        attempts += 1  # and hang up without a response
+
+    async with raw_server(hang_up) as port:
+        with pytest.raises(TransientFetchError):
+            await make_fetcher(max_retries=0).fetch(f"http://127.0.0.1:{port}/")
+    assert attempts == 1  # retries are the fetcher's to count and pace
+
+
+async def test_a_refused_connection_is_retried_then_transient(make_fetcher, connections) -> None:
+    with socket.socket() as placeholder:  # a port nothing listens on
+        placeholder.bind(("127.0.0.1", 0))
+        port = placeholder.getsockname()[1]
+
+    with pytest.raises(TransientFetchError):
+        await make_fetcher(max_retries=1).fetch(f"http://127.0.0.1:{port}/")
+    assert connections == [("127.0.0.1", port)] * 2
+
+
+async def test_only_the_fetchers_headers_are_sent_in_their_case(shop: Shop, make_fetcher) -> None:
+    shop.route("/p", scripted(html))
+    await started(shop)
+
+    await make_fetcher().fetch(shop.url("/p"))
+
+    names = [name for name, _ in shop.requests[0].raw_headers]
+    assert sorted(names) == sorted(
+        [b"Host", b"Connection", b"User-Agent", b"Accept", b"Accept-Language", b"Accept-Encoding"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (aiohttp.ConnectionTimeoutError("connect"), httpx.ConnectTimeout),
+        (aiohttp.SocketTimeoutError("read"), httpx.ReadTimeout),
+        (aiohttp.ServerDisconnectedError(), httpx.RemoteProtocolError),
+        (aiohttp.ClientPayloadError("cut short"), httpx.RemoteProtocolError),
+        (aiohttp.ClientOSError(104, "Connection reset by peer"), httpx.ReadError),
+        (aiohttp.ClientConnectionResetError("reset"), httpx.ReadError),
+    ],
+)
+def test_aiohttp_errors_map_to_the_httpx_errors_the_fetcher_classifies(error, expected) -> None:
+    mapped = _httpx_error(error, sending=False)
+    assert type(mapped) is expected
+
+
+async def test_a_request_waiting_for_a_free_connection_times_out_as_pool_timeout(
+    shop: Shop,
+) -> None:
+    shop.route("/p", scripted(html))
+    await started(shop)
+    transport = AiohttpTransport(
+        resolver=GuardedResolver(guard=False), limits=httpx.Limits(max_connections=1)
+    )
+    async with httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(2, pool=0.1)) as client:
+        first = await client.send(client.build_request("GET", shop.url("/p")), stream=True)
+        try:
+            with pytest.raises(httpx.PoolTimeout):
+                await client.get(shop.url("/p"))
+        finally:
+            await first.aclose()
+        assert (await client.get(shop.url("/p"))).content == PAGE  # the slot came back
 
 
 async def test_429_retry_after_is_waited_out(shop: Shop, make_fetcher) -> None:
