@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
+
+# Reading one page makes tens of thousands of short-lived objects the cycle collector tracks
+# (tree nodes, parsed JSON); at CPython's default threshold of 700 it ran about 1,900 times
+# per 2,000 checks, some 5 % of a check cycle. Reference counting frees nearly all of them at
+# once, so the collector can look far less often; cycles are still collected.
+_GC_THRESHOLDS = (50_000, 20, 20)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    gc.set_threshold(*_GC_THRESHOLDS)
     if args.command == "extract":
         from bot.extract_cli import run_extract
 
