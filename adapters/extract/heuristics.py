@@ -15,12 +15,12 @@ from adapters.extract.page import Page
 from adapters.extract.prices import parse_price
 from adapters.extract.scan import scan, scan_region
 from adapters.extract.text import (
-    OTHER_PRODUCTS,
     attr,
     class_words,
     element_text,
     has_attr,
     has_element_children,
+    names_other_products,
     next_element,
     own_text,
     parent_of,
@@ -103,13 +103,13 @@ def _struck_or_elsewhere(
         node = parent_of(node)
     # Fold from the top of the chain down so each node's memo entry covers its ancestors.
     for node in reversed(chain):
-        attributes = node.attrs
+        attributes = node.attributes
         style = attributes.get("style")
         if node.tag in _STRUCK_TAGS or (style and "line-through" in style.replace(" ", "")):
             struck = True
         classes = attributes.get("class")
         ident = attributes.get("id")
-        if (classes or ident) and OTHER_PRODUCTS.search(f"{classes} {ident}"):
+        if (classes or ident) and names_other_products(f"{classes or ''} {ident or ''}"):
             elsewhere = True
         if memo is not None:
             memo[node] = (struck, elsewhere)
@@ -369,7 +369,7 @@ def page_availability(page: Page, region: LexborNode | None = None) -> Availabil
 
 
 def _own(buttons: list[LexborNode]) -> list[LexborNode]:
-    return [b for b in buttons[:30] if not OTHER_PRODUCTS.search(class_words(b))]
+    return [b for b in buttons[:30] if not names_other_products(class_words(b))]
 
 
 def _availability_from(

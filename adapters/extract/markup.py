@@ -56,7 +56,8 @@ _REFERENCE_NAMES = {"highprice", "listprice", "regularprice", "oldprice", "waspr
 
 
 def _names(element: LexborNode) -> list[str]:
-    raw = (attr(element, "itemprop") or "") + " " + (attr(element, "property") or "")
+    attributes = element.attributes
+    raw = (attributes.get("itemprop") or "") + " " + (attributes.get("property") or "")
     names = []
     for name in raw.split():
         name = name.rsplit("/", 1)[-1].rsplit(":", 1)[-1].rsplit("#", 1)[-1].lower()
@@ -66,8 +67,9 @@ def _names(element: LexborNode) -> list[str]:
 
 
 def _value(element: LexborNode) -> str:
+    attributes = element.attributes
     for attribute in ("content", "value", "data-price", "href", "src", "datetime"):
-        value = attr(element, attribute)
+        value = attributes.get(attribute)
         if value is not None and value.strip():
             return value.strip()
     return element_text(element)
@@ -77,7 +79,7 @@ def _scope_of(element: LexborNode) -> LexborNode | None:
     """The nearest itemscope/typeof element above `element`."""
     parent = parent_of(element)
     while parent is not None:
-        attributes = parent.attrs
+        attributes = parent.attributes
         if "itemscope" in attributes or "typeof" in attributes:
             return parent
         parent = parent_of(parent)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from selectolax.lexbor import LexborNode
 
@@ -99,6 +100,10 @@ def scan(page: Page) -> Scan:
 _PRICE, _STOCK, _BUY = 1, 2, 4
 
 
+# Class and id strings repeat within a page ("a-size-base", "col-md-6") and across the pages
+# of one shop (one template per shop), so each distinct string is classified once per
+# process, within a bounded memory.
+@lru_cache(maxsize=50_000)
 def _classify(words: str) -> int:
     """Which buckets a class or id string puts an element in (a bit mask)."""
     words = words.lower()
@@ -114,42 +119,21 @@ def _classify(words: str) -> int:
     return kinds
 
 
-# Class and id strings repeat within a page ("a-size-base", "col-md-6") and across the
-# pages of one shop (one template per shop), so each distinct string is classified once per
-# process. Bounded: a worker reading thousands of shops starts afresh when it is full.
-_KINDS_OF: dict[str, int] = {}
-_MAX_REMEMBERED = 50_000
-
-
-def _kinds(words: str) -> int:
-    kinds = _KINDS_OF.get(words, -1)
-    if kinds < 0:
-        if len(_KINDS_OF) >= _MAX_REMEMBERED:
-            _KINDS_OF.clear()
-        kinds = _KINDS_OF[words] = _classify(words)
-    return kinds
-
-
 def _walk(root: LexborNode, result: Scan) -> None:
     """Fills `result` from the subtree at `root` (root included)."""
     # A node's css() covers the node itself and its descendants, in document order.
     result.headings.extend(root.css("h1"))
     result.buttons.extend(root.css("button, input"))
     named = root.css(_NAMED)
-    kinds_of = _KINDS_OF
     prices, stock_labels, buy_buttons = result.prices, result.stock_labels, result.buy_buttons
     for element in named:
-        # `id` is a cheap property; any other attribute read goes through `attrs`.
+        # `id` is a cheap property; `attrs.get` is the cheapest read of a class the element
+        # has (nearly all of these have one), the `attributes` dict of one it lacks.
         classes = element.attrs.get("class")
         ident = element.id
-        kinds = 0
-        if classes:
-            kinds = kinds_of.get(classes, -1)
-            if kinds < 0:
-                kinds = _kinds(classes)
+        kinds = _classify(classes) if classes else 0
         if ident:
-            more = kinds_of.get(ident, -1)
-            kinds |= more if more >= 0 else _kinds(ident)
+            kinds |= _classify(ident)
         if not kinds:
             continue
         tag = element.tag

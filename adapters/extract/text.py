@@ -4,6 +4,7 @@ left out), attributes and relatives."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from selectolax.lexbor import LexborNode
 
@@ -27,14 +28,19 @@ def same(first: LexborNode | None, second: LexborNode | None) -> bool:
     return first.mem_id == second.mem_id
 
 
+# Attributes are read through `attributes` (a dict of them all) rather than `attrs.get`:
+# selectolax answers a missing name there by raising and catching KeyError, 1.1 us a time,
+# and most reads here ask for attributes an element does not have.
+
+
 def attr(element: LexborNode, name: str) -> str | None:
     """An attribute's value; None when it is missing or has no value (`<b hidden>`)."""
-    return element.attrs.get(name)
+    return element.attributes.get(name)
 
 
 def has_attr(element: LexborNode, name: str) -> bool:
     """Whether an element carries an attribute, with or without a value (`itemscope`)."""
-    return name in element.attrs
+    return name in element.attributes
 
 
 def element_text(element: LexborNode, limit: int = 2000) -> str:
@@ -71,8 +77,15 @@ def own_text(element: LexborNode) -> str:
 
 
 def class_words(element: LexborNode) -> str:
-    attributes = element.attrs
+    attributes = element.attributes
     return f"{attributes.get('class') or ''} {attributes.get('id') or ''}"
+
+
+@lru_cache(maxsize=50_000)
+def names_other_products(words: str) -> bool:
+    """Whether class/id words name a region of other products. Remembered across pages:
+    one shop's template repeats its class strings on every page."""
+    return OTHER_PRODUCTS.search(words) is not None
 
 
 def parent_of(element: LexborNode) -> LexborNode | None:
@@ -121,7 +134,7 @@ def in_other_products_region(element: LexborNode, depth: int = 15) -> bool:
     node: LexborNode | None = element
     level = 0
     while node is not None and level < depth:
-        if OTHER_PRODUCTS.search(class_words(node)):
+        if names_other_products(class_words(node)):
             return True
         node = parent_of(node)
         level += 1

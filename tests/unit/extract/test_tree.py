@@ -80,18 +80,19 @@ def test_scan_sorts_named_elements_into_buckets_once() -> None:
     assert [element_text(e) for e in found.headings] == ["Kettle"]
 
 
-def test_class_words_remembered_across_pages_stay_bounded(monkeypatch) -> None:
-    """Class and id strings are classified once per process; the memory of them is capped
-    and the answers are the same whether a string was seen before or not."""
+def test_class_words_remembered_across_pages_give_the_same_answers() -> None:
+    """Class and id strings are classified once per process (bounded); a page read with
+    every string already known is sorted exactly as one read from scratch."""
     from adapters.extract import scan as scan_module
 
-    monkeypatch.setattr(scan_module, "_KINDS_OF", {})
-    monkeypatch.setattr(scan_module, "_MAX_REMEMBERED", 8)
     markup = "".join(f"<span class='c{i} price'>{i}</span>" for i in range(30))
+    scan_module._classify.cache_clear()
     cold = [element_text(e) for e in scan(_page(markup)).prices]
-    assert len(scan_module._KINDS_OF) <= 8
+    assert scan_module._classify.cache_info().misses == 30
     warm = [element_text(e) for e in scan(_page(markup)).prices]
+    assert scan_module._classify.cache_info().hits >= 30
     assert cold == warm == [str(i) for i in range(30)]
+    assert scan_module._classify.cache_info().maxsize == 50_000
 
 
 def test_region_scan_includes_the_region_itself() -> None:
