@@ -13,7 +13,6 @@ from adapters.extract.page import Page
 from adapters.extract.prices import parse_price
 from adapters.extract.scan import microdata_elements
 from adapters.extract.text import (
-    attr,
     element_text,
     in_other_products_region,
     parent_of,
@@ -75,25 +74,54 @@ def _value(element: LexborNode) -> str:
     return element_text(element)
 
 
-def _scope_of(element: LexborNode) -> LexborNode | None:
-    """The nearest itemscope/typeof element above `element`."""
-    parent = parent_of(element)
-    while parent is not None:
-        attributes = parent.attributes
-        if "itemscope" in attributes or "typeof" in attributes:
-            return parent
-        parent = parent_of(parent)
-    return None
+class _Scopes:
+    """The nearest itemscope/typeof element above each element of one page. The scopes are
+    among the page's microdata elements, so climbing the tree compares node ids only, and
+    each ancestor's answer is kept for the elements below it (deep pages with hundreds of
+    properties climbed the same fifty ancestors for each one)."""
+
+    def __init__(self, elements: list[LexborNode]) -> None:
+        self._scopes: set[int] = set()
+        for element in elements:
+            attributes = element.attributes
+            if "itemscope" in attributes or "typeof" in attributes:
+                self._scopes.add(element.mem_id)
+        # Node id -> the nearest scope at or above that node.
+        self._at_or_above: dict[int, LexborNode | None] = {}
+
+    def of(self, element: LexborNode) -> LexborNode | None:
+        """The nearest scope strictly above `element`."""
+        climbed: list[int] = []
+        node = parent_of(element)
+        found: LexborNode | None = None
+        while node is not None:
+            key = node.mem_id
+            if key in self._scopes:
+                found = node
+                break
+            if key in self._at_or_above:
+                found = self._at_or_above[key]
+                break
+            climbed.append(key)
+            node = parent_of(node)
+        for key in climbed:
+            self._at_or_above[key] = found
+        return found
 
 
-def _is_product_scope(element: LexborNode | None) -> bool:
+def _kind(element: LexborNode) -> str:
+    attributes = element.attributes
+    return (attributes.get("itemtype") or attributes.get("typeof") or "").lower()
+
+
+def _is_product_scope(element: LexborNode | None, scopes: _Scopes) -> bool:
     while element is not None:
-        kind = (attr(element, "itemtype") or attr(element, "typeof") or "").lower()
+        kind = _kind(element)
         if any(word in kind for word in ("product", "offer", "vehicle", "book", "car")):
             return True
         if "review" in kind or "rating" in kind or "breadcrumb" in kind:
             return False
-        element = _scope_of(element)
+        element = scopes.of(element)
     return True  # a price outside any scope still names the page's price
 
 
@@ -108,18 +136,20 @@ def extract_microdata(page: Page) -> Finding | None:
     prices: list[tuple[LexborNode | None, str, bool]] = []
     first_product_scope: LexborNode | None = None
     details: list[tuple[LexborNode | None, str, str]] = []
-    for element in microdata_elements(page):
-        kind = (attr(element, "itemtype") or attr(element, "typeof") or "").lower()
+    elements = microdata_elements(page)
+    scopes = _Scopes(elements)
+    for element in elements:
+        kind = _kind(element)
         if first_product_scope is None and "product" in kind:
             first_product_scope = element
         names = _names(element)
         if not names:
             continue
-        scope = _scope_of(element)
+        scope = scopes.of(element)
         key = scope
         for name in names:
             if name in _PRICE_NAMES or name in _REFERENCE_NAMES:
-                if _is_product_scope(scope):
+                if _is_product_scope(scope, scopes):
                     prices.append((scope, _value(element), name in _REFERENCE_NAMES))
             elif name == "pricecurrency":
                 code = normalise_code(_value(element))
@@ -133,7 +163,7 @@ def extract_microdata(page: Page) -> Finding | None:
                     availability_by_scope.setdefault(key, state)
             elif name in ("name", "image"):
                 details.append((scope, name, _value(element)))
-    main = _main_product_scope(prices, first_product_scope)
+    main = _main_product_scope(prices, first_product_scope, scopes)
     product = main if main is not None else first_product_scope
     finding.region = product
     if finding.region is None and prices:
@@ -145,14 +175,14 @@ def extract_microdata(page: Page) -> Finding | None:
             elif name == "image" and finding.image is None:
                 finding.image = value
     for scope, raw, reference in prices:
-        if main is not None and not same(_product_scope_of(scope), main):
+        if main is not None and not same(_product_scope_of(scope, scopes), main):
             continue  # another product's price: related items, accessories, bundles
         key = scope
-        currency = currency_by_scope.get(key) or _inherited(scope, currency_by_scope)
+        currency = currency_by_scope.get(key) or _inherited(scope, currency_by_scope, scopes)
         parsed = parse_price(raw, currency_hint=currency, language=page.language, url=page.url)
         if parsed is None:
             continue
-        state = availability_by_scope.get(key) or _inherited(scope, availability_by_scope)
+        state = availability_by_scope.get(key) or _inherited(scope, availability_by_scope, scopes)
         finding.offers.append(
             Offer(
                 parsed.amount,
@@ -173,40 +203,43 @@ def extract_microdata(page: Page) -> Finding | None:
     return finding
 
 
-def _product_scope_of(scope: LexborNode | None) -> LexborNode | None:
+def _product_scope_of(scope: LexborNode | None, scopes: _Scopes) -> LexborNode | None:
     """The nearest product-typed scope at or around a scope (an Offer's Product); a carousel
     of other products nested inside the main product's scope has its own."""
     while scope is not None:
-        kind = (attr(scope, "itemtype") or attr(scope, "typeof") or "").lower()
-        if "product" in kind:
+        if "product" in _kind(scope):
             return scope
-        scope = _scope_of(scope)
+        scope = scopes.of(scope)
     return None
 
 
 def _main_product_scope(
-    prices: list[tuple[LexborNode | None, str, bool]], first: LexborNode | None
+    prices: list[tuple[LexborNode | None, str, bool]],
+    first: LexborNode | None,
+    scopes: _Scopes,
 ) -> LexborNode | None:
     """The page's own product when several product scopes carry prices: the first one that
     is not in a related-products/carousel region (shops list the main product first)."""
-    scopes: list[LexborNode] = []
+    products: list[LexborNode] = []
     for scope, _, _ in prices:
-        product = _product_scope_of(scope)
-        if product is not None and not any(same(product, known) for known in scopes):
-            scopes.append(product)
-    if len(scopes) <= 1:
+        product = _product_scope_of(scope, scopes)
+        if product is not None and not any(same(product, known) for known in products):
+            products.append(product)
+    if len(products) <= 1:
         return None
-    for product in scopes:
+    for product in products:
         if not in_other_products_region(product):
             return product
-    return scopes[0]
+    return products[0]
 
 
-def _inherited(scope: LexborNode | None, table: dict[LexborNode | None, _T]) -> _T | None:
+def _inherited(
+    scope: LexborNode | None, table: dict[LexborNode | None, _T], scopes: _Scopes
+) -> _T | None:
     # An Offer scope often leaves its currency to the Product scope around it, and vice versa
     # (a Product's availability in a meta next to the offer): look upwards, then anywhere.
     while scope is not None:
-        scope = _scope_of(scope)
+        scope = scopes.of(scope)
         if scope is not None and scope in table:
             return table[scope]
     if None in table:
