@@ -61,6 +61,7 @@ async def seed(database_url: str, base: str, products: int) -> None:
                 )
             )
         await uow.commit()
+    await factory.aclose()
     await engine.dispose()
 
 

@@ -208,6 +208,7 @@ class Runtime:
                 await application.stop()
             await application.shutdown()
         await self.fetcher.aclose()
+        await self.uow_factory.aclose()
         await self.engine.dispose()
 
 

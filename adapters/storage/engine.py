@@ -17,7 +17,7 @@ SUPPORTED = "sqlite+aiosqlite:///path/to/pricebot.db or postgresql+asyncpg://use
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
+def sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
     """Per-connection SQLite settings.
 
     WAL lets readers work while one writer commits; synchronous=NORMAL is the setting SQLite
@@ -53,7 +53,7 @@ def make_engine(database_url: str, **engine_options: Any) -> AsyncEngine:
         engine = create_async_engine(
             url, async_creator=inline_connector(*args, **connect_args), **engine_options
         )
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
     if backend == "postgresql" and driver == "asyncpg":
         return create_async_engine(url, **engine_options)

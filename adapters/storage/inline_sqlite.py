@@ -35,7 +35,7 @@ _write_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asy
 )
 
 
-def _write_lock(database: str) -> asyncio.Lock:
+def write_lock(database: str) -> asyncio.Lock:
     """The lock of this database file on the running event loop."""
     per_loop = _write_locks.setdefault(asyncio.get_running_loop(), {})
     lock = per_loop.get(database)
@@ -155,7 +155,7 @@ class InlineConnection:
             # asyncio.timeout rather than wait_for: on Python 3.11 wait_for can lose a lock
             # acquired just as the timeout fires, and nobody would ever release it.
             async with asyncio.timeout(WRITE_LOCK_TIMEOUT):
-                await _write_lock(self._database).acquire()
+                await write_lock(self._database).acquire()
         except TimeoutError:
             raise sqlite3.OperationalError("database is locked") from None
         self._holds_write_lock = True
@@ -170,7 +170,7 @@ class InlineConnection:
             return
         self._holds_write_lock = False
         try:
-            _write_lock(self._database).release()
+            write_lock(self._database).release()
         except RuntimeError:  # no running loop (a garbage-collected connection): nobody waits
             pass
 

@@ -22,7 +22,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.storage.tables import (
     audit_log,
@@ -61,11 +60,12 @@ from core.ports import (
 
 
 class Transaction(Protocol):
-    """What repositories need from the unit of work: its connection and its dialect."""
+    """What repositories need from the unit of work: a way to run a statement in its
+    transaction, and its dialect."""
 
     dialect: str
 
-    async def connection(self) -> AsyncConnection: ...
+    async def execute(self, statement: Executable, params: dict[str, Any] | None) -> Any: ...
 
 
 class _SqlRepository:
@@ -80,8 +80,7 @@ class _SqlRepository:
         self._dialect = transaction.dialect
 
     async def _execute(self, statement: Executable, params: dict[str, Any] | None = None) -> Any:
-        connection = await self._transaction.connection()
-        return await connection.execute(statement, params)
+        return await self._transaction.execute(statement, params)
 
 
 def _upsert(table: Table) -> dict[str, Any]:

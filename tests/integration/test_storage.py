@@ -103,11 +103,11 @@ async def backend(database_url: str | None) -> AsyncIterator[Backend]:
             )
             return [tuple(row) for row in rows]  # type: ignore[misc]
 
+    factory = SqlUnitOfWorkFactory(engine)
     try:
-        yield Backend(
-            engine.dialect.name, SqlUnitOfWorkFactory(engine), add_sql_holding, sql_audit_rows
-        )
+        yield Backend(engine.dialect.name, factory, add_sql_holding, sql_audit_rows)
     finally:
+        await factory.aclose()
         await engine.dispose()
 
 
@@ -955,6 +955,7 @@ async def test_a_writer_waiting_too_long_gets_database_is_locked(
             await uow.products.add(a_product("https://shop.example/after"))
             await uow.commit()
     finally:
+        await factory.aclose()
         await factory.engine.dispose()
 
 
@@ -981,6 +982,7 @@ async def test_sqlite_enforces_foreign_keys(migrated_sqlite_url: str) -> None:
             with pytest.raises(Exception, match="FOREIGN KEY"):
                 await uow.watches.add(a_watch(ALICE, 12345))
     finally:
+        await factory.aclose()
         await factory.engine.dispose()
 
 
@@ -997,3 +999,33 @@ async def test_sqlite_enforces_foreign_keys(migrated_sqlite_url: str) -> None:
 def test_make_engine_refuses_other_schemes(url: str) -> None:
     with pytest.raises(ValueError, match="sqlite\\+aiosqlite"):
         make_engine(url)
+
+
+async def test_many_open_sqlite_units_of_work_never_wait_for_a_connection(
+    migrated_sqlite_url: str,
+) -> None:
+    """SQLite units of work run on the event loop; one waiting for a pooled connection
+    would block the loop that the holders need to finish. Thirty open at once must all
+    read, and the writers among them take turns."""
+    factory = SqlUnitOfWorkFactory(make_engine(migrated_sqlite_url))
+    started = asyncio.Event()
+
+    async def one(n: int) -> int | None:
+        async with factory() as uow:
+            await uow.products.get_by_url("https://shop.example/none")
+            await started.wait()  # every unit of work holds its connection at once
+            stored = await uow.products.add(a_product(f"https://shop.example/{n}"))
+            await uow.commit()
+            return stored.id
+
+    try:
+        tasks = [asyncio.create_task(one(n)) for n in range(30)]
+        await asyncio.sleep(0.05)
+        started.set()
+        ids = await asyncio.wait_for(asyncio.gather(*tasks), timeout=20)
+        async with factory() as uow:
+            stored = await uow.products.get_many([i for i in ids if i is not None])
+    finally:
+        await factory.aclose()
+        await factory.engine.dispose()
+    assert len(stored) == 30
