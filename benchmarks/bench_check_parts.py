@@ -34,6 +34,7 @@ from adapters.extract.page import Page  # noqa: E402
 from adapters.storage.migrate import upgrade_to_head  # noqa: E402
 from adapters.web.fetcher import HttpFetcher  # noqa: E402
 from adapters.web.policy import FetchPolicy  # noqa: E402
+from bot.__main__ import GC_THRESHOLDS  # noqa: E402
 from bot.runtime import Runtime  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from core.checking import page_digest  # noqa: E402
@@ -148,6 +149,7 @@ def main() -> None:
     args = parser.parse_args()
     worker_cpu, shop, base = start_shop(args.products)
     os.sched_setaffinity(0, {worker_cpu})
+    gc.set_threshold(*GC_THRESHOLDS)  # as the pricebot command sets it
     try:
         bodies = asyncio.run(fetch_all(base, args.products))
         gc.collect()

@@ -10,7 +10,7 @@ import sys
 # (tree nodes, parsed JSON); at CPython's default threshold of 700 it ran about 1,900 times
 # per 2,000 checks, some 5 % of a check cycle. Reference counting frees nearly all of them at
 # once, so the collector can look far less often; cycles are still collected.
-_GC_THRESHOLDS = (50_000, 20, 20)
+GC_THRESHOLDS = (50_000, 20, 20)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    gc.set_threshold(*_GC_THRESHOLDS)
+    gc.set_threshold(*GC_THRESHOLDS)
     if args.command == "extract":
         from bot.extract_cli import run_extract
 
