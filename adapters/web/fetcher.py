@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import Any
 
 import httpx
 
@@ -53,6 +53,32 @@ class _Retry(Exception):
         self.wait = wait  # the server's Retry-After, already applied to the host's gate
 
 
+class _NoCookies(httpx.Cookies):
+    """Cookies that are never kept. httpx offers every response to its client's jar,
+    building a urllib request and response to do so (over a percent of a check cycle);
+    the shared client must keep none, so there is nothing to offer them to."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class _Client(httpx.AsyncClient):
+    """The shared client: cookies live for one fetch (the fetcher carries them from hop
+    to hop), never across fetches."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._no_cookies = _NoCookies()
+
+    @property  # type: ignore[override]
+    def cookies(self) -> httpx.Cookies:
+        return self._no_cookies
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        pass  # ignored: the shared client keeps no cookies, whatever it is given
+
+
 class HttpFetcher(Fetcher):
     """Fetches product pages politely and safely; failures are core.errors.FetchError types.
 
@@ -73,9 +99,8 @@ class HttpFetcher(Fetcher):
             keepalive_expiry=30.0,
         )
         # Cookies live for one fetch (a shop may set one and redirect to itself), never
-        # across fetches: the shared client's own jar refuses every cookie.
-        shared_jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-        self._client = httpx.AsyncClient(
+        # across fetches: the shared client keeps none (_Client).
+        self._client = _Client(
             transport=AiohttpTransport(resolver=resolver, limits=limits),
             headers={
                 "User-Agent": policy.user_agent,
@@ -85,7 +110,6 @@ class HttpFetcher(Fetcher):
             },
             timeout=httpx.Timeout(policy.total_timeout, connect=policy.connect_timeout),
             follow_redirects=False,  # followed here, so every hop is checked
-            cookies=shared_jar,
             trust_env=False,  # no proxy or .netrc from the environment by surprise
         )
         self._gates = HostGates(policy.per_host_concurrency, policy.per_host_min_gap)
