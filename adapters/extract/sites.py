@@ -638,6 +638,8 @@ _RULES: list[tuple[Callable[[str], bool], SiteRule]] = [
 # Platforms are recognised from the page, not the host: any domain can run them. Their
 # markers sit at the top of the page or in its <body> tag (Page.marked).
 _SHOPIFY_MARKERS = (b"cdn.shopify.com", b"Shopify.theme", b"ShopifyAnalytics")
+# In every Shopify marker: one search rules the platform out on most pages, not three.
+_SHOPIFY_COMMON = b"hopify"
 _MAGENTO_MARKERS = (b"Magento_", b'data-price-type="finalPrice"')
 
 
@@ -651,7 +653,10 @@ def _is_amazon(page: Page) -> bool:
 
 _PLATFORMS: list[tuple[Callable[[Page], bool], SiteRule]] = [
     (_is_amazon, amazon),
-    (lambda page: any(page.marked(m) for m in _SHOPIFY_MARKERS), shopify),
+    (
+        lambda page: page.marked(_SHOPIFY_COMMON) and any(page.marked(m) for m in _SHOPIFY_MARKERS),
+        shopify,
+    ),
     (lambda page: page.marked(b"woocommerce"), woocommerce),
     (lambda page: any(page.marked(m) for m in _MAGENTO_MARKERS), magento),
 ]
