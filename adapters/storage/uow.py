@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -129,16 +130,16 @@ class SqliteUnitOfWork(_SqlRepositories):
             self._release()
 
     async def commit(self) -> None:
-        try:
-            if self._connection is not None:
-                self._connection.commit()
-        finally:
-            self._release()
+        self._end(Connection.commit)
 
     async def rollback(self) -> None:
+        self._end(Connection.rollback)
+
+    def _end(self, how: Callable[[Connection], None]) -> None:
+        """Commits or rolls back the transaction; the write lock goes back either way."""
         try:
             if self._connection is not None:
-                self._connection.rollback()
+                how(self._connection)
         finally:
             self._release()
 

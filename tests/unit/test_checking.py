@@ -28,25 +28,33 @@ class CountingExtractor(FakeExtractor):
         return super().extract(body, url, css_selector)
 
 
+async def watched_product(
+    uow: MemoryUnitOfWorkFactory, clock: FakeClock, url: str, who: str
+) -> Product:
+    """A product due now, with one any-drop watch by test:`who`."""
+    async with uow() as unit:
+        product = await unit.products.add(Product(None, url, next_check_at=clock.now()))
+        await unit.watches.add(
+            Watch(
+                None,
+                f"test:{who}",
+                product.id or 0,
+                ChatAddress("test", who),
+                Rule(RuleKind.ANY_DROP),
+                created_at=clock.now(),
+            )
+        )
+        await unit.commit()
+    return product
+
+
 @pytest.fixture
 async def parts():
     clock = FakeClock()
     uow = MemoryUnitOfWorkFactory()
     fetcher, extractor = FakeFetcher(), CountingExtractor()
     checker = Checker(uow, fetcher, extractor, clock, CheckConfig(jitter=0))
-    async with uow() as unit:
-        product = await unit.products.add(Product(None, URL, next_check_at=clock.now()))
-        await unit.watches.add(
-            Watch(
-                None,
-                "test:ann",
-                product.id or 0,
-                ChatAddress("test", "ann"),
-                Rule(RuleKind.ANY_DROP),
-                created_at=clock.now(),
-            )
-        )
-        await unit.commit()
+    await watched_product(uow, clock, URL, "ann")
     fetcher.pages[URL] = b"<html>49.90 EUR</html>"
     extractor.observations[URL] = Observation(Decimal("49.90"), "EUR", Availability.IN_STOCK)
     return clock, uow, fetcher, extractor, checker
@@ -143,19 +151,7 @@ async def test_a_batch_that_cannot_be_written_is_written_product_by_product(
     the other products their readings and alerts."""
     clock, uow, fetcher, extractor, checker = parts
     other = "https://shop.example/toaster"
-    async with uow() as unit:
-        product = await unit.products.add(Product(None, other, next_check_at=clock.now()))
-        await unit.watches.add(
-            Watch(
-                None,
-                "test:bob",
-                product.id or 0,
-                ChatAddress("test", "bob"),
-                Rule(RuleKind.ANY_DROP),
-                created_at=clock.now(),
-            )
-        )
-        await unit.commit()
+    product = await watched_product(uow, clock, other, "bob")
     fetcher.pages[other] = b"<html>20.00 EUR</html>"
     extractor.observations[other] = Observation(Decimal("20.00"), "EUR", Availability.IN_STOCK)
     await check(clock, checker, minutes=0)  # baselines for both
