@@ -38,6 +38,10 @@ _META_TAGS = _both(_META_TAG)
 _LINK_TAGS = _both(_LINK_TAG)
 _HTML_TAGS = _both(_HTML_TAG)
 _TITLES = _both(_TITLE, re.I | re.S)
+# Every JSON-LD start tag holds "+json". A "+" is rare in markup (hundreds on a page against
+# tens of thousands of "<"), so the regex engine jumps from "+" to "+" and the full script
+# pattern is tried only at the few start tags around a hit.
+_PLUS_JSON = re.compile(rb"\+[jJ][sS][oO][nN]")
 
 
 def attributes(tag: str) -> dict[str, str]:
@@ -47,6 +51,28 @@ def attributes(tag: str) -> dict[str, str]:
         name = match.group(1).lower()
         value = next((g for g in match.groups()[1:] if g is not None), "")
         found.setdefault(name, html.unescape(value))
+    return found
+
+
+def _jsonld_scripts(body: bytes, pattern: re.Pattern[bytes]) -> list[bytes]:
+    """What `pattern.finditer(body)` finds, searched from each "+json" instead of each "<".
+
+    A script tag that matches starts at a "<" after the last ">" before its "+json" (its
+    attributes hold no ">"), so only those "<" are tried, leftmost first."""
+    found: list[bytes] = []
+    end = 0  # matches never overlap: the next one starts after this
+    for mark in _PLUS_JSON.finditer(body):
+        at = mark.start()
+        if at < end:
+            continue
+        tag = body.find(b"<", max(end, body.rfind(b">", end, at) + 1), at)
+        while tag >= 0:
+            match = pattern.match(body, tag)
+            if match is not None:
+                found.append(match.group(1))
+                end = match.end()
+                break
+            tag = body.find(b"<", tag + 1, at)
     return found
 
 
@@ -134,7 +160,7 @@ class Page:
         if not self.ascii_markup:
             return [m.group(1) for m in text_pattern.finditer(self.text)]
         # Found in the bytes; only the scripts' own contents are decoded.
-        return [self.decode(m.group(1)) for m in bytes_pattern.finditer(self.body)]
+        return [self.decode(script) for script in _jsonld_scripts(self.body, bytes_pattern)]
 
     @cached_property
     def meta(self) -> dict[str, list[str]]:
