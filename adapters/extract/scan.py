@@ -8,7 +8,6 @@ each distinct class or id string once per process and sorts the matches into buc
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from functools import lru_cache
 
 from selectolax.lexbor import LexborNode
@@ -73,15 +72,34 @@ _NAMED = ":is([class], [id])"
 MAX_PRICE_ELEMENTS = 400
 
 
-@dataclass(slots=True)
 class Scan:
-    """Elements of interest, each list in document order."""
+    """Elements of interest, each list in document order.
 
-    prices: list[LexborNode] = field(default_factory=list)
-    stock_labels: list[LexborNode] = field(default_factory=list)
-    buy_buttons: list[LexborNode] = field(default_factory=list)
-    buttons: list[LexborNode] = field(default_factory=list)
-    headings: list[LexborNode] = field(default_factory=list)
+    Headings and buttons are queried on first use: each is a walk of the subtree, and most
+    pages are answered before anything asks for them."""
+
+    __slots__ = ("_buttons", "_headings", "_root", "buy_buttons", "prices", "stock_labels")
+
+    def __init__(self, root: LexborNode | None) -> None:
+        self._root = root
+        self._headings: list[LexborNode] | None = None
+        self._buttons: list[LexborNode] | None = None
+        self.prices: list[LexborNode] = []
+        self.stock_labels: list[LexborNode] = []
+        self.buy_buttons: list[LexborNode] = []
+
+    @property
+    def headings(self) -> list[LexborNode]:
+        if self._headings is None:
+            # A node's css() covers the node itself and its descendants, in document order.
+            self._headings = self._root.css("h1") if self._root is not None else []
+        return self._headings
+
+    @property
+    def buttons(self) -> list[LexborNode]:
+        if self._buttons is None:
+            self._buttons = self._root.css("button, input") if self._root is not None else []
+        return self._buttons
 
 
 def scan(page: Page) -> Scan:
@@ -89,8 +107,8 @@ def scan(page: Page) -> Scan:
     cached = page.cache.get("scan")
     if isinstance(cached, Scan):
         return cached
-    result = Scan()
     tree = page.tree
+    result = Scan(tree)
     if tree is not None:
         _walk(tree, result)
     page.cache["scan"] = result
@@ -121,9 +139,6 @@ def _classify(words: str) -> int:
 
 def _walk(root: LexborNode, result: Scan) -> None:
     """Fills `result` from the subtree at `root` (root included)."""
-    # A node's css() covers the node itself and its descendants, in document order.
-    result.headings.extend(root.css("h1"))
-    result.buttons.extend(root.css("button, input"))
     named = root.css(_NAMED)
     prices, stock_labels, buy_buttons = result.prices, result.stock_labels, result.buy_buttons
     for element in named:
@@ -155,7 +170,7 @@ def scan_region(page: Page, region: LexborNode) -> Scan:
         return cached
     if "scan" not in page.cache:
         # The query runs in C over the region alone: cheaper than the page's.
-        result = Scan()
+        result = Scan(region)
         _walk(region, result)
         page.cache[key] = result
         return result
@@ -179,13 +194,10 @@ def scan_region(page: Page, region: LexborNode) -> Scan:
             inside[visited] = answer
         return answer
 
-    result = Scan(
-        prices=[e for e in full.prices if within(e)],
-        stock_labels=[e for e in full.stock_labels if within(e)],
-        buy_buttons=[e for e in full.buy_buttons if within(e)],
-        buttons=[e for e in full.buttons if within(e)],
-        headings=[e for e in full.headings if within(e)],
-    )
+    result = Scan(region)  # its headings and buttons: the region's own query, when asked
+    result.prices = [e for e in full.prices if within(e)]
+    result.stock_labels = [e for e in full.stock_labels if within(e)]
+    result.buy_buttons = [e for e in full.buy_buttons if within(e)]
     page.cache[key] = result
     return result
 

@@ -106,6 +106,29 @@ def test_region_scan_includes_the_region_itself() -> None:
     assert [element_text(e) for e in found.prices] == ["5", "5"]
 
 
+def test_region_headings_and_buttons_are_the_regions_own_whichever_scan_ran_first() -> None:
+    markup = (
+        "<h1>Other</h1><button>Other</button>"
+        "<section id=r><h1>Kettle</h1><input value=Qty><button class=buy-now>Buy</button>"
+        "</section><button>Later</button>"
+    )
+    read: dict[str, list[list[str]]] = {}
+    for order in ("region first", "page first"):
+        page = _page(markup)
+        assert page.tree is not None
+        region = page.tree.css_first("#r")
+        assert region is not None
+        if order == "page first":
+            assert len(scan(page).buttons) == 4
+        found = scan_region(page, region)
+        read[order] = [
+            [element_text(e) for e in found.headings],
+            [e.tag or "" for e in found.buttons],
+            [element_text(e) for e in found.buy_buttons],
+        ]
+    assert read["region first"] == read["page first"] == [["Kettle"], ["input", "button"], ["Buy"]]
+
+
 def test_microdata_on_the_root_element_is_found() -> None:
     page = _page(
         "<html itemscope itemtype='https://schema.org/Product'><body>"
