@@ -8,10 +8,8 @@ import logging
 import sys
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
-
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from adapters.charts.price_chart import MatplotlibChartRenderer
 from adapters.extract import PageExtractor
@@ -26,6 +24,9 @@ from core.checking import CheckConfig, Checker, CycleReport
 from core.delivery import Delivery, DeliveryReport
 from core.ports import Clock, Extractor, Fetcher, Notifier, SystemClock
 from core.service import Dispatcher, ServiceConfig
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,9 @@ class Runtime:
 
     def start_scheduler(self) -> None:
         """Check and delivery ticks every PRICEBOT_TICK seconds; a slow tick is never doubled."""
+        # Imported here: `pricebot check` and the demo never schedule anything.
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
         scheduler = AsyncIOScheduler(timezone="UTC")
         options = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
         scheduler.add_job(self._check_tick, "interval", seconds=self.settings.tick, **options)

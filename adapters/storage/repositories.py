@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from importlib import import_module
 from typing import Any, Protocol
 
 from sqlalchemy import (
@@ -20,8 +21,6 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from adapters.storage.tables import (
     audit_log,
@@ -83,9 +82,19 @@ class _SqlRepository:
         return await self._transaction.execute(statement, params)
 
 
-def _upsert(table: Table) -> dict[str, Any]:
-    """INSERT statements that understand ON CONFLICT, per dialect name."""
-    return {"postgresql": pg_insert(table), "sqlite": sqlite_insert(table)}
+class _PerDialect(dict[str, Any]):
+    """Statements built on an INSERT that understands ON CONFLICT, per dialect name, each
+    built on first use: a SQLite process never imports the PostgreSQL dialect (30 ms of
+    every `pricebot check`), nor the other way round."""
+
+    def __init__(self, build: Callable[[Callable[[Table], Any]], Any]) -> None:
+        super().__init__()
+        self._build = build
+
+    def __missing__(self, dialect: str) -> Any:
+        insert = import_module(f"sqlalchemy.dialects.{dialect}").insert
+        built = self[dialect] = self._build(insert)
+        return built
 
 
 # ----- products -------------------------------------------------------------------------
@@ -492,12 +501,13 @@ def _outbox_message(row: Row[Any]) -> OutboxMessage:
 
 # ON CONFLICT DO NOTHING rather than catching IntegrityError: a failed statement aborts the
 # whole PostgreSQL transaction, and the alert's price point with it.
-_ADD_MESSAGE = {
-    dialect: statement.on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key]).returning(
-        outbox.c.id
+_ADD_MESSAGE = _PerDialect(
+    lambda insert: (
+        insert(outbox)
+        .on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key])
+        .returning(outbox.c.id)
     )
-    for dialect, statement in _upsert(outbox).items()
-}
+)
 _OPEN = (OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)
 _earlier = outbox.alias("earlier")
 _DUE = or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= bindparam("now"))
@@ -577,31 +587,29 @@ class SqlOutboxRepository(_SqlRepository, OutboxRepository):
 # ----- chats, users, audit --------------------------------------------------------------
 
 
-def _chat_upserts() -> dict[str, dict[str, Any]]:
-    """Per dialect: 'touch' (seen, active again) and 'deactivate' (gone, and why)."""
-    built: dict[str, dict[str, Any]] = {}
-    for dialect, statement in _upsert(chats).items():
-        new = statement.excluded
-        key = [chats.c.platform, chats.c.chat_id]
-        built[dialect] = {
-            "touch": statement.on_conflict_do_update(
-                index_elements=key,
-                set_={
-                    "kind": new.kind,
-                    "active": True,
-                    "inactive_reason": None,
-                    "last_seen_at": new.last_seen_at,
-                },
-            ),
-            "deactivate": statement.on_conflict_do_update(
-                index_elements=key,
-                set_={"active": False, "inactive_reason": new.inactive_reason},
-            ),
-        }
-    return built
+def _chat_upserts(insert: Callable[[Table], Any]) -> dict[str, Any]:
+    """'touch' (seen, active again) and 'deactivate' (gone, and why)."""
+    statement = insert(chats)
+    new = statement.excluded
+    key = [chats.c.platform, chats.c.chat_id]
+    return {
+        "touch": statement.on_conflict_do_update(
+            index_elements=key,
+            set_={
+                "kind": new.kind,
+                "active": True,
+                "inactive_reason": None,
+                "last_seen_at": new.last_seen_at,
+            },
+        ),
+        "deactivate": statement.on_conflict_do_update(
+            index_elements=key,
+            set_={"active": False, "inactive_reason": new.inactive_reason},
+        ),
+    }
 
 
-_CHAT_UPSERT = _chat_upserts()
+_CHAT_UPSERT = _PerDialect(_chat_upserts)
 _CHAT_ACTIVE = select(chats.c.active).where(
     chats.c.platform == bindparam("platform"), chats.c.chat_id == bindparam("chat_id")
 )
@@ -639,26 +647,24 @@ class SqlChatRepository(_SqlRepository, ChatRepository):
         return True if active is None else bool(active)
 
 
-def _user_upserts() -> dict[str, dict[str, Any]]:
-    built: dict[str, dict[str, Any]] = {}
-    for dialect, statement in _upsert(users).items():
-        new = statement.excluded
-        built[dialect] = {
-            "ensure": statement.on_conflict_do_nothing(index_elements=[users.c.key]),
-            # Only write when the name changed: most messages come from known users.
-            "ensure_named": statement.on_conflict_do_update(
-                index_elements=[users.c.key],
-                set_={"display_name": new.display_name},
-                where=users.c.display_name != new.display_name,
-            ),
-            "ban": statement.on_conflict_do_update(
-                index_elements=[users.c.key], set_={"banned": new.banned}
-            ),
-        }
-    return built
+def _user_upserts(insert: Callable[[Table], Any]) -> dict[str, Any]:
+    statement = insert(users)
+    new = statement.excluded
+    return {
+        "ensure": statement.on_conflict_do_nothing(index_elements=[users.c.key]),
+        # Only write when the name changed: most messages come from known users.
+        "ensure_named": statement.on_conflict_do_update(
+            index_elements=[users.c.key],
+            set_={"display_name": new.display_name},
+            where=users.c.display_name != new.display_name,
+        ),
+        "ban": statement.on_conflict_do_update(
+            index_elements=[users.c.key], set_={"banned": new.banned}
+        ),
+    }
 
 
-_USER_UPSERT = _user_upserts()
+_USER_UPSERT = _PerDialect(_user_upserts)
 _USER_BANNED = select(users.c.banned).where(users.c.key == bindparam("key"))
 _COUNT_USERS = select(func.count()).select_from(users)
 _ADD_AUDIT = insert(audit_log)
