@@ -42,6 +42,9 @@ _TITLES = _both(_TITLE, re.I | re.S)
 # tens of thousands of "<"), so the regex engine jumps from "+" to "+" and the full script
 # pattern is tried only at the few start tags around a hit.
 _PLUS_JSON = re.compile(rb"\+[jJ][sS][oO][nN]")
+# The regex engine finds this twice as fast as bytes.find in a page of a megabyte (it runs
+# from "<" to "<"; find switches to its two-way search on long strings).
+_HEAD_END = re.compile(rb"</head", re.I)
 
 
 def attributes(tag: str) -> dict[str, str]:
@@ -130,10 +133,8 @@ class Page:
     @cached_property
     def head_end(self) -> int:
         """Offset of the end of <head> in the body (200,000 when there is none)."""
-        end = self.body.find(b"</head")
-        if end < 0:
-            end = self.body.find(b"</HEAD")
-        return end if end >= 0 else 200_000
+        end = _HEAD_END.search(self.body)
+        return end.start() if end is not None else 200_000
 
     @cached_property
     def head_text(self) -> str:

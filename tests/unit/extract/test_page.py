@@ -74,3 +74,16 @@ def test_json_ld_search_agrees_with_a_scan_from_every_tag_on_saved_pages() -> No
         assert page.jsonld_sources == expected
         scripts += len(expected)
     assert scripts > 0
+
+
+@pytest.mark.parametrize(
+    ("markup", "end"),
+    [
+        ("<html><head><title>x</title></head><body>", 28),
+        ("<HTML><HEAD><TITLE>x</TITLE></HEAD><BODY>", 28),
+        ("<html><head><title>x</title></Head ><body></head>", 28),
+        ("<p>no head at all</p>", 200_000),
+    ],
+)
+def test_end_of_head_in_any_case(markup: str, end: int) -> None:
+    assert Page(markup.encode("ascii"), "https://shop.example/p/1").head_end == end
