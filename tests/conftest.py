@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
+
+from bot.demo_shop import DemoShop
 
 # The address guard refuses loopback shops; tests run every shop on 127.0.0.1.
 os.environ.setdefault("PRICEBOT_ALLOW_PRIVATE_HOSTS", "true")
@@ -17,6 +20,16 @@ POSTGRES_URL = os.environ.get(
 @pytest.fixture
 def postgres_url() -> str:
     return POSTGRES_URL
+
+
+@pytest.fixture
+def shop() -> Iterator[DemoShop]:
+    """The bundled sample shop (the demo's catalogue) on 127.0.0.1, stopped afterwards.
+    Modules that need other products define their own `shop`."""
+    shop = DemoShop()
+    shop.start()
+    yield shop
+    shop.stop()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -7,22 +7,11 @@ import subprocess
 import sys
 from decimal import Decimal
 
-import pytest
-
 from adapters.console.chat import ConsoleChat
 from adapters.console.notifier import ConsoleNotifier
-from bot.demo_shop import DemoShop
 from bot.runtime import Runtime
 from bot.settings import load_settings
 from tests.fakes.clock import FakeClock
-
-
-@pytest.fixture
-def shop():
-    shop = DemoShop()
-    shop.start()
-    yield shop
-    shop.stop()
 
 
 async def test_track_price_change_check_alert(shop, tmp_path):

@@ -8,7 +8,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -82,14 +82,6 @@ class Harness:
 async def telegram() -> AsyncIterator[FakeTelegram]:
     async with FakeTelegram(TOKEN, bot_username=BOT_NAME) as server:
         yield server
-
-
-@pytest.fixture
-def shop() -> Iterator[DemoShop]:
-    shop = DemoShop()
-    shop.start()
-    yield shop
-    shop.stop()
 
 
 @asynccontextmanager

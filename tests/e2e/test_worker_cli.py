@@ -20,14 +20,6 @@ CHAT = 5151
 TOKEN = "123456:WORKER-TOKEN"
 
 
-@pytest.fixture
-def shop():
-    shop = DemoShop()
-    shop.start()
-    yield shop
-    shop.stop()
-
-
 async def track_kettle(database_url: str, shop: DemoShop) -> None:
     settings = load_settings(database_url=database_url, allow_private_hosts=True)
     runtime = Runtime(settings)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import struct
 from decimal import Decimal
 
-from bot.demo_shop import DemoShop
 from bot.runtime import Runtime
 from bot.settings import load_settings
 from core.model import ChatAddress, ChatContext, UserRef
@@ -20,9 +19,7 @@ def png_size(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-async def test_history_reports_lows_and_draws_the_prices(tmp_path):
-    shop = DemoShop()
-    shop.start()
+async def test_history_reports_lows_and_draws_the_prices(tmp_path, shop):
     clock = FakeClock()
     settings = load_settings(
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'h.db'}",
@@ -53,4 +50,3 @@ async def test_history_reports_lows_and_draws_the_prices(tmp_path):
         assert stranger.is_error and stranger.image_png is None
     finally:
         await runtime.close()
-        shop.stop()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bot.demo_shop import DemoShop
 from bot.runtime import Runtime
 from bot.settings import load_settings
 from core.model import ChatAddress, ChatContext, UserRef
@@ -13,9 +12,7 @@ from tests.fakes.clock import FakeClock
 USERS = 1000
 
 
-async def test_a_thousand_trackers_one_fetch_per_interval(tmp_path):
-    shop = DemoShop()
-    shop.start()
+async def test_a_thousand_trackers_one_fetch_per_interval(tmp_path, shop):
     clock = FakeClock()
     settings = load_settings(
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'many.db'}",
@@ -53,4 +50,3 @@ async def test_a_thousand_trackers_one_fetch_per_interval(tmp_path):
         print(f"{USERS} watchers, {shop.requests} fetches over 3 intervals, {len(pending)} alerts")
     finally:
         await runtime.close()
-        shop.stop()

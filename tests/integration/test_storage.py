@@ -130,6 +130,18 @@ def a_watch(owner: str, product_id: int, address: ChatAddress = DM, **fields: ob
     return replace(watch, **fields)  # type: ignore[arg-type]
 
 
+def a_point(product_id: int, days_ago: float, price: str) -> PricePoint:
+    """An in-stock euro price point, `days_ago` before NOW."""
+    return PricePoint(
+        None,
+        product_id,
+        NOW - timedelta(days=days_ago),
+        Decimal(price),
+        "EUR",
+        Availability.IN_STOCK,
+    )
+
+
 def a_message(key: str, address: ChatAddress = DM, **fields: object) -> OutboxMessage:
     message = OutboxMessage(
         id=None,
@@ -374,18 +386,8 @@ async def test_price_points_latest_and_since(backend: Backend) -> None:
     async def add_points(uow: UnitOfWork) -> list[PricePoint]:
         added = []
         for days_ago, price in [(3, "30.00"), (1, "10.00"), (2, "20.00")]:
-            point = PricePoint(
-                None,
-                product_id,
-                NOW - timedelta(days=days_ago),
-                Decimal(price),
-                "EUR",
-                Availability.IN_STOCK,
-            )
-            added.append(await uow.price_points.add(point))
-        await uow.price_points.add(
-            PricePoint(None, other_id, NOW, Decimal("1"), "EUR", Availability.IN_STOCK)
-        )
+            added.append(await uow.price_points.add(a_point(product_id, days_ago, price)))
+        await uow.price_points.add(a_point(other_id, 0, "1"))
         return added
 
     added = await committed(backend, add_points)
@@ -418,15 +420,7 @@ async def test_batch_reads_agree_with_the_single_ones(backend: Backend) -> None:
             (tied, 1, "5.00"),
             (tied, 1, "6.00"),  # same time: the later row is the newer point
         ]:
-            point = PricePoint(
-                None,
-                product_id,
-                NOW - timedelta(days=days_ago),
-                Decimal(price),
-                "EUR",
-                Availability.IN_STOCK,
-            )
-            await uow.price_points.add(point)
+            await uow.price_points.add(a_point(product_id, days_ago, price))
 
     await committed(backend, add_points)
     first = await add_watch(backend, ALICE, busy)

@@ -54,6 +54,7 @@ def shop():
     shop.start()
     yield shop
     shop.stop()
+    shop.stop()
 
 
 async def test_scripted_timeline_gives_exactly_the_expected_alerts(shop, tmp_path):
