@@ -1,41 +1,47 @@
-"""Money as Decimal with an ISO 4217 currency code; never float."""
+"""Money as Decimal with an ISO 4217 currency code, never float; the one test of a sane price."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-# Currencies whose minor unit is not 1/100 (ISO 4217 exponent).
-_MINOR_DIGITS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "HUF": 2, "KWD": 3, "BHD": 3}
+from core.currency import DISPLAY_SYMBOLS, SUFFIX_SYMBOLS, minor_digits
 
-_SYMBOLS = {
-    "USD": "$",
-    "EUR": "€",
-    "GBP": "£",
-    "JPY": "¥",
-    "INR": "₹",
-    "KRW": "₩",
-    "PLN": "zł",
-    "CHF": "CHF ",
-    "SEK": "kr",
-    "NOK": "kr",
-    "DKK": "kr",
-    "RUB": "₽",
-    "TRY": "₺",
-    "BRL": "R$",
-    "CAD": "CA$",
-    "AUD": "A$",
-}
+__all__ = ["MAX_AMOUNT", "Money", "minor_digits", "minor_unit", "percent_change", "sane_amount"]
 
-
-def minor_digits(currency: str) -> int:
-    """Number of digits after the decimal point for a currency's smallest unit."""
-    return _MINOR_DIGITS.get(currency.upper(), 2)
+# No product page sells anything for a trillion (a car in dong is a few billion); a bigger
+# number is a page's placeholder or an attack, and would not fit a sane display either.
+MAX_AMOUNT = Decimal(10) ** 12
+# Prices that went through a float (29.990000000000002) are still the price they meant.
+_FLOAT_NOISE = Decimal("1e-6")
+# Unknown currency: allow the most decimals any common currency has (dinars: 3).
+_UNKNOWN_CURRENCY_DIGITS = 3
 
 
 def minor_unit(currency: str) -> Decimal:
     """The smallest unit of a currency, e.g. 0.01 for EUR and 1 for JPY."""
     return Decimal(1).scaleb(-minor_digits(currency))
+
+
+def sane_amount(amount: object, currency: str | None) -> Decimal | None:
+    """`amount` as a price in `currency` (at most its minor digits), or None when it is no
+    price: not a finite Decimal, not above zero once rounded to the minor unit, at or above
+    MAX_AMOUNT, or with more decimals than the currency has (beyond float noise)."""
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        return None
+    if amount <= 0 or amount >= MAX_AMOUNT:
+        return None
+    digits = minor_digits(currency) if currency else _UNKNOWN_CURRENCY_DIGITS
+    unit = Decimal(1).scaleb(-digits)
+    try:
+        rounded = amount.quantize(unit, rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        return None
+    if rounded <= 0:
+        return None  # 1e-30 is not a price of 0.00
+    if rounded != amount and abs(rounded - amount) > unit * _FLOAT_NOISE:
+        return None  # 12.345 EUR: a unit price or a computation, not what one pays
+    return rounded
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,22 +54,26 @@ class Money:
     def __post_init__(self) -> None:
         if not isinstance(self.amount, Decimal):
             raise TypeError("Money.amount must be a Decimal")
+        if not self.amount.is_finite():
+            raise ValueError(f"not a finite amount: {self.amount}")
         if len(self.currency) != 3 or not self.currency.isalpha() or not self.currency.isupper():
             raise ValueError(f"not an ISO 4217 currency code: {self.currency!r}")
 
     def quantized(self) -> Money:
-        return Money(
-            self.amount.quantize(minor_unit(self.currency), rounding=ROUND_HALF_UP), self.currency
-        )
+        try:
+            amount = self.amount.quantize(minor_unit(self.currency), rounding=ROUND_HALF_UP)
+        except InvalidOperation:  # more digits than Decimal's precision: shown as it is
+            return self
+        return Money(amount, self.currency)
 
     def format(self) -> str:
-        """Human form, e.g. '€25.99', '$1,299.00', '¥12,800'."""
+        """Human form, e.g. '€25.99', '$1,299.00', '¥12,800', '12.345 OMR'."""
         digits = minor_digits(self.currency)
         value = f"{self.quantized().amount:,.{digits}f}"
-        symbol = _SYMBOLS.get(self.currency)
+        symbol = DISPLAY_SYMBOLS.get(self.currency)
         if symbol is None:
             return f"{value} {self.currency}"
-        if symbol in ("kr", "zł"):
+        if symbol in SUFFIX_SYMBOLS:
             return f"{value} {symbol}"
         return f"{symbol}{value}"
 
