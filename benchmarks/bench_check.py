@@ -47,7 +47,7 @@ async def seed(database_url: str, base: str, products: int) -> None:
     past = datetime.now(UTC) - timedelta(days=1)
     async with factory() as uow:
         for index in range(products):
-            product = await uow.products.add(
+            product = await uow.products.get_or_add(
                 Product(id=None, url=f"{base}/p/{index}", next_check_at=past)
             )
             await uow.watches.add(

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from bot.settings import Settings, SettingsError, load_settings
 from core.ports import Notifier
@@ -31,15 +30,32 @@ def run_command(args: argparse.Namespace) -> int:
         return 2
     from bot.runtime import StartupError, configure_logging
 
-    configure_logging(settings)
+    # The terminal chat's conversation is on stdout; only problems go to stderr there.
+    configure_logging(settings, default="WARNING" if args.command == "chat" else "INFO")
     try:
         return _dispatch(args, settings)
     except StartupError as error:
-        print(f"pricebot: {error}", file=sys.stderr)
+        print(f"pricebot: {redacted(str(error), settings)}", file=sys.stderr)
         return 2
     except OSError as error:  # e.g. the database server cannot be reached
-        print(f"pricebot: cannot start: {error}", file=sys.stderr)
+        print(f"pricebot: cannot start: {redacted(str(error), settings)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:
+        # Logged with its traceback (the log filters redact secrets), then one line here.
+        logging.getLogger("pricebot").error("pricebot stopped", exc_info=True)
+        shown = redacted(f"{type(error).__name__}: {error}", settings)
+        print(f"pricebot: stopped by an unexpected error: {shown}", file=sys.stderr)
+        return 1
+
+
+def redacted(text: str, settings: Settings) -> str:
+    """`text` without any secret of `settings` (tokens, webhook secret) in it."""
+    from adapters.telegram.redact import TokenRedactingFilter
+
+    secrets = settings.secrets()
+    return TokenRedactingFilter(secrets).redact(text) if secrets else text
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -47,9 +63,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         if settings.telegram_token is None:
             print(DISCORD_NOT_YET if settings.discord_token else NO_TOKEN, file=sys.stderr)
             return 2
-        return asyncio.run(_serve(settings, telegram=True))
+        return asyncio.run(_serve(settings, fronts=("telegram",)))
     if args.command == "worker":
-        return asyncio.run(_serve(settings, telegram=False))
+        return asyncio.run(_serve(settings, fronts=()))
     if args.command == "chat":
         return asyncio.run(_chat(settings))
     if args.command == "demo":
@@ -76,48 +92,20 @@ async def _wait_for_stop_signal() -> None:
     await stop.wait()
 
 
-@asynccontextmanager
-async def _telegram_sender(settings: Settings) -> AsyncIterator[dict[str, Notifier]]:
-    """A worker or `check` has no chat front end but still delivers Telegram alerts."""
-    if settings.telegram_token is None:
-        yield {}
-        return
-    from telegram import Bot
+def _console_alerts() -> dict[str, Notifier]:
+    """Alerts for `pricebot chat` conversations, printed on this terminal by the commands
+    that deliver without a chat of their own (check, worker)."""
+    from adapters.console.notifier import ConsoleNotifier
 
-    from adapters.telegram.notifier import TelegramNotifier
-    from adapters.telegram.redact import install_token_redaction
-
-    token = settings.telegram_token.get_secret_value()
-    install_token_redaction(token)
-    bot = Bot(token, base_url=settings.telegram_base_url)
-    await bot.initialize()
-    try:
-        yield {"telegram": TelegramNotifier(bot)}
-    finally:
-        await bot.shutdown()
+    return {"console": ConsoleNotifier(sys.stdout)}
 
 
-async def _serve(settings: Settings, *, telegram: bool) -> int:
+async def _serve(settings: Settings, *, fronts: tuple[str, ...]) -> int:
     from bot.runtime import Runtime
 
-    if telegram:
-        runtime = Runtime(settings)
-        try:
-            await runtime.migrate_if_sqlite()
-            await runtime.start_telegram()
-            runtime.start_scheduler()
-            await _wait_for_stop_signal()
-        finally:
-            await runtime.close()
-        return 0
-    async with _telegram_sender(settings) as notifiers:
-        runtime = Runtime(settings, notifiers=notifiers)
-        try:
-            await runtime.migrate_if_sqlite()
-            runtime.start_scheduler()
-            await _wait_for_stop_signal()
-        finally:
-            await runtime.close()
+    notifiers = {} if fronts else _console_alerts()
+    async with Runtime(settings, notifiers=notifiers, fronts=fronts, schedule=True):
+        await _wait_for_stop_signal()
     return 0
 
 
@@ -126,27 +114,18 @@ async def _chat(settings: Settings) -> int:
     from adapters.console.notifier import ConsoleNotifier
     from bot.runtime import Runtime
 
-    runtime = Runtime(settings, notifiers={"console": ConsoleNotifier(sys.stdout)})
-    try:
-        await runtime.migrate_if_sqlite()
-        runtime.start_scheduler()
+    notifiers = {"console": ConsoleNotifier(sys.stdout)}
+    async with Runtime(settings, notifiers=notifiers, schedule=True) as runtime:
         await ConsoleChat(runtime.dispatcher, sys.stdin, sys.stdout).run()
-    finally:
-        await runtime.close()
     return 0
 
 
 async def _check(settings: Settings) -> int:
     from bot.runtime import Runtime
 
-    async with _telegram_sender(settings) as notifiers:
-        runtime = Runtime(settings, notifiers=notifiers)
-        try:
-            await runtime.migrate_if_sqlite()
-            report = await runtime.check_once()
-            delivered = await runtime.deliver_once()
-        finally:
-            await runtime.close()
+    async with Runtime(settings, notifiers=_console_alerts()) as runtime:
+        report = await runtime.check_once()
+        delivered = await runtime.deliver_once()
     print(
         f"checked {report.checked} products: {report.succeeded} read, {report.failed} failed, "
         f"{report.alerts} alerts queued, {delivered.sent} delivered"

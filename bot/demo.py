@@ -52,7 +52,7 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
             out.flush()
 
         try:
-            await runtime.migrate_if_sqlite()
+            await runtime.start()
             narrate(f"demo shop running at {shop.base_url}; database in {tmp}")
             await chat.say(f"/track {shop.url('kettle')} 45", echo=True)
             await chat.say(f"/track {shop.url('headphones')} -10%", echo=True)

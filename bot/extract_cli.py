@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from adapters.extract import PriceUnavailable, extract_observation
+from adapters.extract import extract_observation
 from core.errors import ExtractionError
 from core.model import Availability, Observation
 
@@ -52,15 +52,14 @@ def _row(file: str, url: str, observation: Observation | None) -> dict[str, Any]
 
 
 def extract_file(file: str, url: str, selector: str | None) -> dict[str, Any]:
-    """One page's JSON row; errors become an "error" field, never an exception."""
+    """One page's JSON row; errors become an "error" field, never an exception. A sold-out
+    page without a price is a row like any other, with price null."""
     try:
         body = Path(file).read_bytes()
     except OSError as error:
         return _row(file, url, None) | {"error": "unreadable", "detail": str(error)}
     try:
         return _row(file, url, extract_observation(body, url, selector))
-    except PriceUnavailable as error:
-        return _row(file, url, error.observation) | {"error": error.reason}
     except ExtractionError as error:
         return _row(file, url, None) | {"error": error.reason}
     except Exception as error:

@@ -1,53 +1,41 @@
-"""The runtime: builds every part from Settings, starts and stops them explicitly on one loop."""
+"""The runtime: starts and stops the parts a command needs, explicitly, on one event loop."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import sys
-from collections.abc import Mapping
-from datetime import timedelta
-from typing import TYPE_CHECKING, TextIO
+from collections.abc import Collection, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
-from adapters.charts.price_chart import MatplotlibChartRenderer
-from adapters.extract import PageExtractor
-from adapters.storage.engine import make_engine
 from adapters.storage.schema import at_head
-from adapters.storage.uow import SqlUnitOfWorkFactory
-from adapters.web.fetcher import HttpFetcher
-from adapters.web.policy import FetchPolicy
-from bot.settings import Settings
-from core.alerts import AlertPolicy
-from core.checking import CheckConfig, Checker, CycleReport
-from core.delivery import Delivery, DeliveryReport
-from core.ports import Clock, Extractor, Fetcher, Notifier, SystemClock
-from core.service import Dispatcher, ServiceConfig
+from bot.bootstrap import App, build_app
+from bot.settings import Settings, derived_webhook_secret
+from core.checking import CycleReport
+from core.delivery import DeliveryReport
+from core.ports import Clock, Extractor, Fetcher, Notifier
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
+    from telegram.ext import Application
 
 log = logging.getLogger(__name__)
 
-
-def fetch_policy(settings: Settings) -> FetchPolicy:
-    return FetchPolicy(
-        connect_timeout=settings.connect_timeout,
-        total_timeout=settings.total_timeout,
-        max_bytes=settings.max_page_bytes,
-        per_host_concurrency=settings.per_host_concurrency,
-        per_host_min_gap=settings.per_host_min_gap,
-        allow_private_hosts=settings.allow_private_hosts,
-    )
+TELEGRAM = "telegram"
 
 
 class StartupError(Exception):
-    """pricebot cannot start as configured; the message says what to do."""
+    """pricebot cannot start as configured; the message says what to do (and holds no
+    secret)."""
 
 
 class Runtime:
-    """Owns the engine, the HTTP client, the scheduler and the chat front ends."""
+    """An async context manager around the App: on entry it brings the schema up to date,
+    connects the chat platforms that have a token (their bots deliver alerts), starts the
+    front ends named in `fronts` and, if asked, the scheduler; on exit it stops each part
+    that started, in reverse order."""
 
     def __init__(
         self,
@@ -57,62 +45,68 @@ class Runtime:
         fetcher: Fetcher | None = None,
         extractor: Extractor | None = None,
         notifiers: Mapping[str, Notifier] | None = None,
+        fronts: Collection[str] = (),
+        schedule: bool = False,
     ) -> None:
-        self.settings = settings
-        self.clock = clock or SystemClock()
-        self.engine = make_engine(settings.database_url)
-        self.uow_factory = SqlUnitOfWorkFactory(self.engine)
-        self.fetcher = fetcher or HttpFetcher(fetch_policy(settings))
-        self.extractor = extractor or PageExtractor()
-        self.notifiers: dict[str, Notifier] = dict(notifiers or {})
-        policy = AlertPolicy(
-            cooldown=timedelta(seconds=settings.alert_cooldown),
-            daily_cap=settings.daily_alert_cap,
+        self.app: App = build_app(
+            settings, clock=clock, fetcher=fetcher, extractor=extractor, notifiers=notifiers
         )
-        interval = timedelta(seconds=settings.check_interval)
-        self.dispatcher = Dispatcher(
-            self.uow_factory,
-            self.fetcher,
-            self.extractor,
-            self.clock,
-            ServiceConfig(
-                max_watches_per_user=settings.max_watches_per_user,
-                commands_per_minute=settings.commands_per_minute,
-                tracks_per_minute=settings.tracks_per_minute,
-                check_interval=interval,
-                admins=settings.admin_keys,
-                alert_policy=policy,
-            ),
-            charts=MatplotlibChartRenderer(),
-        )
-        self.checker = Checker(
-            self.uow_factory,
-            self.fetcher,
-            self.extractor,
-            self.clock,
-            CheckConfig(
-                interval=interval,
-                batch=settings.check_batch,
-                concurrency=settings.check_concurrency,
-                lease=timedelta(seconds=settings.check_lease),
-            ),
-            policy,
-        )
-        self.delivery = Delivery(
-            self.uow_factory,
-            self.notifiers,
-            self.clock,
-            claim_for=timedelta(seconds=settings.delivery_claim),
-        )
+        self._fronts = frozenset(fronts)
+        self._schedule = schedule
         self._scheduler: AsyncIOScheduler | None = None
-        self._telegram = None
+        self._telegram: Application | None = None
+        self._bot_started = False
+
+    # The parts tests and commands reach for most.
+    @property
+    def settings(self) -> Settings:
+        return self.app.settings
+
+    @property
+    def clock(self) -> Clock:
+        return self.app.clock
+
+    @property
+    def engine(self) -> Any:
+        return self.app.engine
+
+    @property
+    def uow_factory(self) -> Any:
+        return self.app.uow_factory
+
+    @property
+    def dispatcher(self) -> Any:
+        return self.app.dispatcher
+
+    async def __aenter__(self) -> Runtime:
+        try:
+            await self.start()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        await self.migrate_if_sqlite()
+        if self.app.telegram_bot is not None:
+            await self._start_telegram()
+        if self._schedule:
+            self.start_scheduler()
 
     async def migrate_if_sqlite(self) -> None:
         """SQLite databases are brought up to date automatically; PostgreSQL via `migrate`,
         so several processes never race to change a shared schema: they refuse to start on
         an old one instead."""
         url = self.settings.database_url
-        if await at_head(self.engine):
+        if await at_head(self.app.engine):
             return
         # Alembic and the revision scripts are loaded only when there is work for them.
         from adapters.storage.migrate import current_matches_head, upgrade_to_head
@@ -126,10 +120,10 @@ class Runtime:
             )
 
     async def check_once(self) -> CycleReport:
-        return await self.checker.run_once()
+        return await self.app.checker.run_once()
 
     async def deliver_once(self) -> DeliveryReport:
-        return await self.delivery.run_once()
+        return await self.app.delivery.run_once()
 
     def start_scheduler(self) -> None:
         """Check and delivery ticks every PRICEBOT_TICK seconds; a slow tick is never doubled."""
@@ -147,43 +141,44 @@ class Runtime:
 
     async def _check_tick(self) -> None:
         try:
-            report = await self.checker.run_once()
-            if report.checked:
+            report = await self.app.checker.run_once()
+            if report.checked or report.lost:
                 log.info(
-                    "checked %d products: %d ok, %d failed, %d alerts",
+                    "checked %d products: %d ok, %d failed, %d alerts, %d taken over",
                     report.checked,
                     report.succeeded,
                     report.failed,
                     report.alerts,
+                    report.lost,
                 )
         except Exception:
             log.exception("check tick failed")
 
     async def _delivery_tick(self) -> None:
         try:
-            await self.delivery.run_once()
+            await self.app.delivery.run_once()
         except Exception:
             log.exception("delivery tick failed")
 
-    async def start_telegram(self) -> None:
-        """The Telegram front end and notifier: long polling by default, or a webhook server
-        when PRICEBOT_TELEGRAM_WEBHOOK_URL is set (so several replicas can share one bot)."""
-        from adapters.telegram.app import build_application, register_commands
-        from adapters.telegram.notifier import TelegramNotifier
-        from adapters.telegram.redact import install_token_redaction
-
-        assert self.settings.telegram_token is not None
-        token = self.settings.telegram_token.get_secret_value()
+    async def _start_telegram(self) -> None:
+        """Connects the bot (it delivers alerts) and, when Telegram is a front end here,
+        the Application: long polling, or a webhook server when
+        PRICEBOT_TELEGRAM_WEBHOOK_URL is set (so several replicas can share one bot)."""
+        bot = self.app.telegram_bot
+        assert bot is not None
         webhook_url = self.settings.telegram_webhook_url
+        # Redacted from the logs since the bot was built (bootstrap.redact_secrets).
         secret = webhook_secret(self.settings) if webhook_url else None
-        # PTB logs setWebhook's parameters at DEBUG, the secret among them.
-        install_token_redaction(token, *([secret] if secret else []))
-        application = build_application(
-            token=token, base_url=self.settings.telegram_base_url, front_door=self.dispatcher
-        )
+        if TELEGRAM not in self._fronts:
+            await _connect(bot.initialize())
+            self._bot_started = True
+            return
+        from adapters.telegram.app import build_application, register_commands
+
+        application = build_application(bot, self.app.dispatcher)
         self._telegram = application  # from here on close() stops whatever did start
-        await application.initialize()
-        await register_commands(application.bot, self.dispatcher)
+        await _connect(application.initialize())
+        await register_commands(application.bot, self.app.dispatcher.registry)
         await application.start()
         assert application.updater is not None
         if webhook_url:
@@ -198,22 +193,55 @@ class Runtime:
             )
         else:
             await application.updater.start_polling(drop_pending_updates=False)
-        self.notifiers["telegram"] = TelegramNotifier(application.bot)
 
     async def close(self) -> None:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+        await self._stop_telegram()
+        await self.app.fetcher.aclose()
+        self.app.reader.close()
+        await self.app.uow_factory.aclose()
+        await self.app.engine.dispose()
+
+    async def _stop_telegram(self) -> None:
         if self._telegram is not None:
+            from adapters.telegram.app import quiet_stop
+
             application, self._telegram = self._telegram, None
-            if application.updater is not None and application.updater.running:
-                await application.updater.stop()
-            if application.running:
-                await application.stop()
-            await application.shutdown()
-        await self.fetcher.aclose()
-        await self.uow_factory.aclose()
-        await self.engine.dispose()
+            with quiet_stop():
+                if application.updater is not None and application.updater.running:
+                    await application.updater.stop()
+                if application.running:
+                    await application.stop()
+                await application.shutdown()
+        elif self._bot_started and self.app.telegram_bot is not None:
+            self._bot_started = False
+            await self.app.telegram_bot.shutdown()
+
+
+async def _connect(initializing: Any) -> None:
+    """Runs a bot's initialize() (which asks getMe); a refused token or an unreachable API
+    becomes one StartupError line that names the setting, never the token."""
+    from telegram.error import InvalidToken, NetworkError, TelegramError
+
+    try:
+        await initializing
+    except InvalidToken:
+        raise StartupError(
+            "Telegram refused the bot token: check PRICEBOT_TELEGRAM_TOKEN (copy it again "
+            "from @BotFather)"
+        ) from None
+    except NetworkError as error:
+        raise StartupError(
+            "cannot reach the Telegram Bot API at PRICEBOT_TELEGRAM_BASE_URL "
+            f"({type(error).__name__}); check the network and try again"
+        ) from None
+    except TelegramError as error:
+        raise StartupError(
+            f"Telegram refused to start the bot ({type(error).__name__}); check "
+            "PRICEBOT_TELEGRAM_TOKEN and PRICEBOT_TELEGRAM_BASE_URL"
+        ) from None
 
 
 def webhook_secret(settings: Settings) -> str:
@@ -222,17 +250,17 @@ def webhook_secret(settings: Settings) -> str:
     if settings.telegram_webhook_secret is not None:
         return settings.telegram_webhook_secret.get_secret_value()
     assert settings.telegram_token is not None
-    token = settings.telegram_token.get_secret_value()
-    return hashlib.sha256(f"pricebot-telegram-webhook:{token}".encode()).hexdigest()
+    return derived_webhook_secret(settings.telegram_token.get_secret_value())
 
 
-def configure_logging(settings: Settings, stream: TextIO = sys.stderr) -> None:
+def configure_logging(
+    settings: Settings, *, default: str = "INFO", stream: TextIO = sys.stderr
+) -> None:
+    level = settings.log_level or default
     logging.basicConfig(
-        level=settings.log_level,
+        level=level,
         stream=stream,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # httpx logs every request URL at INFO; the Telegram one carries the bot token.
-    logging.getLogger("httpx").setLevel(
-        max(logging.WARNING, logging.getLevelName(settings.log_level))
-    )
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from functools import cached_property
 
@@ -37,7 +38,8 @@ class Settings(BaseSettings):
     max_watches_per_user: int = Field(default=100, ge=1)
     commands_per_minute: int = Field(default=30, ge=1)
     tracks_per_minute: int = Field(default=10, ge=1)
-    log_level: str = "INFO"
+    # Unset: INFO for services, WARNING for the terminal chat (its conversation is on stdout).
+    log_level: str | None = None
     alert_cooldown: int = Field(default=6 * 3600, ge=0)
     daily_alert_cap: int = Field(default=20, ge=1)
     check_batch: int = Field(default=200, ge=1)
@@ -51,6 +53,8 @@ class Settings(BaseSettings):
     max_page_bytes: int = Field(default=5_000_000, ge=10_000)
     per_host_concurrency: int = Field(default=2, ge=1)
     per_host_min_gap: float = Field(default=1.0, ge=0)
+    # Seconds one page's extraction may take before it counts as "too complex".
+    extract_budget: float = Field(default=3.0, gt=0, le=60)
 
     @field_validator("database_url")
     @classmethod
@@ -74,8 +78,10 @@ class Settings(BaseSettings):
 
     @field_validator("log_level")
     @classmethod
-    def _log_level(cls, value: str) -> str:
-        level = value.upper()
+    def _log_level(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        level = value.strip().upper()
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return level
@@ -85,13 +91,34 @@ class Settings(BaseSettings):
         """Admin user keys (`platform:user_id`) as core.model.UserRef.key spells them."""
         return frozenset(filter(None, (part.strip() for part in self.admins.split(","))))
 
+    def secrets(self) -> list[str]:
+        """Every token and secret set: kept out of logs and of every line pricebot prints."""
+        found = [
+            secret.get_secret_value()
+            for secret in (self.telegram_token, self.discord_token, self.telegram_webhook_secret)
+            if secret is not None
+        ]
+        if self.telegram_token is not None and self.telegram_webhook_url:
+            found.append(derived_webhook_secret(self.telegram_token.get_secret_value()))
+        return found
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
 
+def derived_webhook_secret(token: str) -> str:
+    """The webhook secret every replica derives from the bot token when none is set."""
+    return hashlib.sha256(f"pricebot-telegram-webhook:{token}".encode()).hexdigest()
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Reads settings; a bad value raises SettingsError with one line naming the variable."""
+    """Reads settings; a bad value raises SettingsError with one line naming the variable.
+    `overrides` (tests, the demo) must name real settings: a misspelt one would otherwise be
+    ignored like an unknown environment variable."""
+    unknown = set(overrides) - set(Settings.model_fields)
+    if unknown:
+        raise TypeError(f"no such setting: {', '.join(sorted(unknown))}")
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

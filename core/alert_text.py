@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from core import errors
 from core.alerts import AlertEvent, EventKind
 from core.model import Availability, Product, Watch
 from core.money import Money, percent_change
@@ -18,8 +17,7 @@ _HEADLINES = {
     EventKind.RESTOCK: "Back in stock",
 }
 
-# Why a page broke, in words, by core.errors reason code. The check cycle may pass either the
-# code or the error's user_message (written for /track, with advice that does not fit here).
+# Why a page broke, in words, by core.errors reason code (the check cycle stores the code).
 _STATUS_REASONS = {
     "fetch": "fetching it keeps failing",
     "extraction": "I can no longer read its price",
@@ -28,24 +26,24 @@ _STATUS_REASONS = {
     "not_found": "the shop says it does not exist any more (404/410)",
     "blocked": "the shop blocks my requests (403 or a captcha page)",
     "timeout": "the shop takes too long to answer",
+    "unreachable": "the shop's server cannot be reached",
     "too_large": "the page is too large to read",
     "not_a_product_page": "it is not a web page any more",
+    "too_many_redirects": "it redirects too many times",
     "transient": "the shop keeps answering with errors",
     "no_price": "I can no longer find a price on it",
+    "sold_out": "it is sold out and shows no price",
     "ambiguous_price": "it shows several different prices and I cannot tell which is right",
+    "too_complex": "the page is too complex to read in time",
+    "unreadable": "its text cannot be decoded",
+    "storage": "its readings cannot be saved",
 }
-_KNOWN_ERRORS: tuple[type[errors.FetchError] | type[errors.ExtractionError], ...] = (
-    errors.InvalidUrl,
-    errors.PrivateAddress,
-    errors.NotFound,
-    errors.Blocked,
-    errors.Timeout,
-    errors.TooLarge,
-    errors.NotAProductPage,
-    errors.TransientFetchError,
-    errors.NoPriceFound,
-)
-_REASON_CODE_BY_MESSAGE = {error.user_message: error.reason for error in _KNOWN_ERRORS}
+
+
+def reason_text(reason: str | None) -> str:
+    """Why a page cannot be read, in words, from its reason code (or an older sentence)."""
+    reason = (reason or "").strip()
+    return _STATUS_REASONS.get(reason) or reason.rstrip(".") or "of an unknown problem"
 
 
 def render_alert(
@@ -63,7 +61,12 @@ def render_alert(
     if event.kind is not EventKind.RESTOCK and product.availability is Availability.OUT_OF_STOCK:
         blocks.append("Note: the page says it is out of stock.")
     blocks.append(product.url)
-    return Reply.say(*blocks, buttons=_alert_buttons(watch, product))
+    return Reply(
+        tuple(blocks),
+        _alert_buttons(watch, product),
+        link=product.url,
+        thumbnail=product.image,
+    )
 
 
 def render_status_change(product: Product, *, broken: bool, reason: str) -> Reply:
@@ -88,17 +91,16 @@ def render_status_change(product: Product, *, broken: bool, reason: str) -> Repl
 
 
 def _broken_because(reason: str) -> str:
-    reason = reason.strip()
-    code = _REASON_CODE_BY_MESSAGE.get(reason, reason)
+    code = reason.strip()
     if code in _STATUS_REASONS:
         return f"This page can no longer be read because {_STATUS_REASONS[code]}."
-    if not reason:
+    if not code:
         return "This page can no longer be read."
-    if reason[0].isupper() or ". " in reason:
-        # Already a sentence of its own (e.g. an error message we have no words for).
-        ending = "" if reason.endswith((".", "!", "?")) else "."
-        return f"This page can no longer be read. {reason}{ending}"
-    return f"This page can no longer be read because {reason.rstrip('.')}."
+    if code[0].isupper() or ". " in code:
+        # Already a sentence of its own (an error message we have no words for).
+        ending = "" if code.endswith((".", "!", "?")) else "."
+        return f"This page can no longer be read. {code}{ending}"
+    return f"This page can no longer be read because {code.rstrip('.')}."
 
 
 def _headline(event: AlertEvent) -> str:
@@ -160,7 +162,7 @@ def _low_line(new: Money | None, low_30d: Money | None) -> str | None:
 def _alert_buttons(watch: Watch, product: Product) -> tuple[Button, ...]:
     return (
         Button("Open", url=product.url),
-        Button("Chart", action=f"chart:{watch.id}"),
-        Button("Snooze 24 h", action=f"snooze:{watch.id}"),
-        Button("Stop tracking", action=f"stop:{watch.id}"),
+        Button("Chart", action=f"history {watch.id}"),
+        Button("Snooze 24 h", action=f"snooze {watch.id}"),
+        Button("Stop tracking", action=f"untrack {watch.id}"),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -57,6 +58,7 @@ class Delivery:
 
     async def run_once(self) -> DeliveryReport:
         report = DeliveryReport()
+        token = uuid.uuid4().hex
         async with self._uow() as uow:
             rows = await uow.outbox.pending(self._clock.now(), self._batch)
         by_chat: dict[tuple[str, str], list[OutboxMessage]] = {}
@@ -64,21 +66,22 @@ class Delivery:
             if row.address.platform in self._notifiers:
                 by_chat.setdefault((row.address.platform, row.address.chat_id), []).append(row)
         for chat_rows in by_chat.values():
-            await self._deliver_chat(chat_rows, report)
+            await self._deliver_chat(chat_rows, report, token)
         return report
 
-    async def _deliver_chat(self, rows: list[OutboxMessage], report: DeliveryReport) -> None:
+    async def _deliver_chat(
+        self, rows: list[OutboxMessage], report: DeliveryReport, token: str
+    ) -> None:
         """Rows of one chat in order; the first that cannot go now holds back the rest."""
         notifier = self._notifiers[rows[0].address.platform]
         for row in rows:
-            if row.status is OutboxStatus.SENDING and await notifier.confirm(
-                row.address, row.dedupe_key
-            ):
+            in_doubt = row.status is OutboxStatus.SENDING
+            if not await self._claim(row, token):
+                return  # another delivery run has this chat's next row
+            if in_doubt and await notifier.confirm(row.address, row.dedupe_key):
                 await self._mark_sent(row, row.platform_message_id)
                 report.confirmed += 1
                 continue
-            if not await self._claim(row):
-                return  # another delivery run has this chat's next row
             try:
                 message_id = await notifier.send(
                     row.address, Reply.from_dict(row.payload), key=row.dedupe_key
@@ -100,21 +103,35 @@ class Delivery:
             await self._mark_sent(row, message_id)
             report.sent += 1
 
-    async def _claim(self, row: OutboxMessage) -> bool:
+    async def _claim(self, row: OutboxMessage, token: str) -> bool:
         now = self._clock.now()
         async with self._uow() as uow:
-            claimed = await uow.outbox.claim(row.id or 0, now, now + self._claim_for)
+            claimed = await uow.outbox.claim(row.id or 0, now, now + self._claim_for, token)
             await uow.commit()
+        if claimed:
+            row.claim_token = token
         return claimed
+
+    async def _store(self, row: OutboxMessage) -> None:
+        """Writes the row's outcome while this run's claim holds; a run whose claim expired
+        meanwhile leaves the row to whoever took it over (a late mark must not undo a newer
+        one)."""
+        token = row.claim_token or ""
+        row.claim_token = None
+        async with self._uow() as uow:
+            stored = await uow.outbox.update_claimed(row, token)
+            await uow.commit()
+        if not stored:
+            log.warning(
+                "outbox row %s was taken over by another run; its outcome is theirs", row.id
+            )
 
     async def _mark_sent(self, row: OutboxMessage, message_id: str | None) -> None:
         row.status = OutboxStatus.SENT
         row.platform_message_id = message_id
         row.attempts += 1
         row.next_attempt_at = None
-        async with self._uow() as uow:
-            await uow.outbox.update(row)
-            await uow.commit()
+        await self._store(row)
 
     async def _retry(
         self, row: OutboxMessage, reason: str, wait: timedelta | None, *, counts: bool = True
@@ -129,9 +146,7 @@ class Delivery:
             if wait is None:
                 wait = min(self._backoff_base * (2 ** max(row.attempts - 1, 0)), self._backoff_max)
             row.next_attempt_at = self._clock.now() + wait
-        async with self._uow() as uow:
-            await uow.outbox.update(row)
-            await uow.commit()
+        await self._store(row)
         return row.status is OutboxStatus.UNDELIVERABLE
 
     async def _chat_gone(self, address: ChatAddress, reason: str) -> None:

@@ -7,8 +7,10 @@ from decimal import Decimal
 
 
 class PricebotError(Exception):
-    """Base class; `user_message` is safe to show in a chat."""
+    """Base class; `user_message` is safe to show in a chat, `reason` is a short code that
+    logs, reports and stored page statuses carry (core.alert_text puts it in words)."""
 
+    reason = "internal"
     user_message = "Something went wrong. Please try again later."
 
     def __init__(self, user_message: str | None = None) -> None:
@@ -78,6 +80,14 @@ class Timeout(FetchError):
     user_message = "The shop took too long to answer. Try again in a few minutes."
 
 
+class Unreachable(FetchError):
+    reason = "unreachable"
+    user_message = (
+        "I could not connect to that shop: its server refused the connection or its name "
+        "does not exist. Check the link, or try again later."
+    )
+
+
 class TooLarge(FetchError):
     reason = "too_large"
     user_message = "The page is too large to read. Send a direct product page link."
@@ -126,18 +136,35 @@ class NoPriceFound(ExtractionError):
     )
 
 
-class PriceUnavailable(NoPriceFound):
-    """No price to pay now, but the page said what it could (sold out, title): restock alerts
-    need that, so the partial Observation (price None) travels with the error."""
+class SoldOutNoPrice(NoPriceFound):
+    """The page says the product is sold out and shows no price: fine for a restock watch,
+    not for a price rule."""
 
+    reason = "sold_out"
     user_message = (
         "That product is sold out and its page shows no price. Send /track <link> stock to "
         "hear when it is back."
     )
 
-    def __init__(self, observation: object) -> None:
-        self.observation = observation  # core.model.Observation; errors stay free of the model
-        super().__init__()
+
+class PageTooComplex(ExtractionError):
+    """Reading the page took longer than its time budget (a hostile or broken page)."""
+
+    reason = "too_complex"
+    user_message = (
+        "That page is too complex for me to read in time. Send the product's own page, or "
+        "set a CSS selector for the price with /selector."
+    )
+
+
+class UnreadablePage(ExtractionError):
+    """The page's bytes could not be read as text or markup (a broken character set...)."""
+
+    reason = "unreadable"
+    user_message = (
+        "I could not read that page's text (its character set or markup is broken). Send "
+        "another shop's link, or try again later."
+    )
 
 
 class AmbiguousPrice(ExtractionError):
@@ -145,11 +172,27 @@ class AmbiguousPrice(ExtractionError):
 
     def __init__(self, candidates: Sequence[tuple[Decimal, str]]) -> None:
         self.candidates = list(candidates)
-        shown = ", ".join(f"{amount} {currency}" for amount, currency in self.candidates[:6])
         super().__init__(
-            f"That page shows several different prices ({shown}) and I cannot tell which one "
-            "is the product's. Send the link of one exact variant, or add a CSS selector."
+            f"That page shows several different prices ({price_list(self.candidates[:6])}) and "
+            "I cannot tell which one is the product's. Send the link of one exact variant, or "
+            "set a CSS selector for the price with /selector."
         )
+
+
+def price_list(prices: Sequence[tuple[Decimal, str]]) -> str:
+    """'€169.00, €1,200.00 and €540.00': amounts in their currency when it is known."""
+    # Imported here: errors must stay importable from everywhere, money included.
+    from core.money import Money
+
+    shown = []
+    for amount, currency in prices:
+        try:
+            shown.append(Money(amount, currency).format() if currency else f"{amount:,}")
+        except (TypeError, ValueError):
+            shown.append(str(amount))
+    if len(shown) < 2:
+        return "".join(shown)
+    return ", ".join(shown[:-1]) + " and " + shown[-1]
 
 
 # ----- delivery -------------------------------------------------------------------------

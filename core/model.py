@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -80,12 +80,19 @@ class ChatKind(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ChatContext:
-    """Who said something, where, and whether they administer that chat (for feeds)."""
+    """Who said something, and where. Whether they administer that chat is asked of the
+    platform only when a command needs to know (`admin_check`), since asking costs a call."""
 
     user: UserRef
     address: ChatAddress
     chat_kind: ChatKind = ChatKind.PRIVATE
-    is_chat_admin: bool = False
+    admin_check: Callable[[], Awaitable[bool]] | None = field(default=None, compare=False)
+
+    async def administers_chat(self) -> bool:
+        """True in private chats (one's own), else what the platform says."""
+        if self.chat_kind is ChatKind.PRIVATE:
+            return True
+        return self.admin_check is not None and await self.admin_check()
 
 
 class RuleKind(enum.StrEnum):
@@ -145,9 +152,11 @@ class Product:
     avg_30d: Decimal | None = None
     low_all: Decimal | None = None
     high_all: Decimal | None = None
-    # Digest of the page bytes behind the current reading (see core.checking.page_digest);
+    # Digest of the page bytes behind the current reading (see core.reading.page_digest);
     # None when the last check did not read the page in full.
     body_digest: str | None = None
+    # Which check run holds the product right now (core.checking fences its writes with it).
+    claim_token: str | None = None
 
     @property
     def money(self) -> Money | None:
@@ -206,6 +215,7 @@ class OutboxMessage:
     error: str | None = None
     watch_id: int | None = None
     owner: str | None = None
+    claim_token: str | None = None  # the delivery run sending it now
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from types import TracebackType
 
 from core.model import (
@@ -46,10 +45,18 @@ class Fetcher(abc.ABC):
 
 
 class Extractor(abc.ABC):
-    """Reads an Observation from page bytes. Raises NoPriceFound / AmbiguousPrice."""
+    """Reads an Observation from page bytes: pure CPU work, safe to run on any thread.
+
+    A sold-out page without a price is an Observation with price None and availability
+    OutOfStock. Raises NoPriceFound, AmbiguousPrice or PageTooComplex (over its time budget).
+    """
 
     @abc.abstractmethod
     def extract(self, body: bytes, url: str, css_selector: str | None = None) -> Observation: ...
+
+    @abc.abstractmethod
+    def selector_is_valid(self, css_selector: str) -> bool:
+        """Whether a CSS selector is one the extractor can use (syntax only)."""
 
 
 class Notifier(abc.ABC):
@@ -82,32 +89,39 @@ class ChartRenderer(abc.ABC):
 
 
 class ProductRepository(abc.ABC):
+    """Products are keyed by page URL plus CSS selector: a watch with its own selector reads
+    the page its own way without changing what the page's other watchers see."""
+
     @abc.abstractmethod
     async def get(self, product_id: int) -> Product | None: ...
 
+    @abc.abstractmethod
     async def get_many(self, product_ids: Sequence[int]) -> dict[int, Product]:
-        """The products that exist among `product_ids`, by id. One query in the SQL adapter;
-        this default asks one by one."""
-        found = {}
-        for product_id in product_ids:
-            product = await self.get(product_id)
-            if product is not None:
-                found[product_id] = product
-        return found
+        """The products that exist among `product_ids`, by id."""
 
     @abc.abstractmethod
-    async def get_by_url(self, url: str) -> Product | None: ...
+    async def get_by_url(self, url: str, css_selector: str | None = None) -> Product | None: ...
 
     @abc.abstractmethod
-    async def add(self, product: Product) -> Product: ...
+    async def get_or_add(self, product: Product) -> Product:
+        """The product with this URL and selector, inserted first when there is none (two
+        users tracking a new page at once get one row)."""
 
     @abc.abstractmethod
     async def update(self, product: Product) -> None: ...
 
     @abc.abstractmethod
-    async def claim_due(self, now: datetime, until: datetime, limit: int) -> list[Product]:
-        """Products with an interested watch and next_check_at <= now; pushes their
-        next_check_at to `until` so a concurrent worker does not take them too."""
+    async def claim_due(
+        self, due: datetime, until: datetime, limit: int, token: str
+    ) -> list[Product]:
+        """Products with an interested watch and next_check_at <= `due`: marks them claimed
+        by `token` until `until`, so a concurrent worker does not take them too."""
+
+    @abc.abstractmethod
+    async def release_claims(self, product_ids: Sequence[int], token: str) -> set[int]:
+        """Ends `token`'s claim on these products; returns those it still held. A product
+        missing from the answer was re-claimed by someone else after the claim expired: its
+        reading must not be written."""
 
     @abc.abstractmethod
     async def mark_stale(self, older_than: datetime) -> int: ...
@@ -120,14 +134,9 @@ class PricePointRepository(abc.ABC):
     @abc.abstractmethod
     async def latest(self, product_id: int) -> PricePoint | None: ...
 
+    @abc.abstractmethod
     async def latest_many(self, product_ids: Sequence[int]) -> dict[int, PricePoint]:
         """The newest point of each product that has one, by product id."""
-        found = {}
-        for product_id in product_ids:
-            point = await self.latest(product_id)
-            if point is not None:
-                found[product_id] = point
-        return found
 
     @abc.abstractmethod
     async def since(self, product_id: int, start: datetime) -> list[PricePoint]: ...
@@ -137,6 +146,9 @@ class PricePointRepository(abc.ABC):
 
 
 class WatchRepository(abc.ABC):
+    """Watches belong to the chat they were made in (platform and chat id; every thread of a
+    chat shares them): a chat sees and changes only its own."""
+
     @abc.abstractmethod
     async def add(self, watch: Watch) -> Watch: ...
 
@@ -144,24 +156,27 @@ class WatchRepository(abc.ABC):
     async def update(self, watch: Watch) -> None: ...
 
     @abc.abstractmethod
-    async def get_owned(self, owner: str, watch_id: int) -> Watch | None:
-        """The watch only if `owner` owns it and it is active."""
+    async def get_in_chat(self, address: ChatAddress, watch_id: int) -> Watch | None:
+        """The watch only if it is active and belongs to the chat at `address`."""
 
     @abc.abstractmethod
-    async def list_owned(self, owner: str) -> list[Watch]: ...
+    async def list_in_chat(self, address: ChatAddress) -> list[Watch]:
+        """The chat's active watches, oldest first."""
 
     @abc.abstractmethod
-    async def count_owned(self, owner: str) -> int: ...
+    async def find_in_chat(self, address: ChatAddress, url: str) -> Watch | None:
+        """The chat's active watch of the page at `url` (whatever its selector)."""
 
     @abc.abstractmethod
-    async def find(self, owner: str, product_id: int, address: ChatAddress) -> Watch | None: ...
+    async def count_owned(self, owner: str) -> int:
+        """Active watches `owner` made, in every chat (the per-user limit)."""
 
     @abc.abstractmethod
-    async def for_product(self, product_id: int) -> list[Watch]: ...
-
     async def for_products(self, product_ids: Sequence[int]) -> dict[int, list[Watch]]:
         """Active watches of each product (every id present, maybe with no watches)."""
-        return {product_id: await self.for_product(product_id) for product_id in product_ids}
+
+    async def for_product(self, product_id: int) -> list[Watch]:
+        return (await self.for_products([product_id]))[product_id]
 
     @abc.abstractmethod
     async def pause_for_chat(self, address: ChatAddress, reason: str) -> int: ...
@@ -179,11 +194,14 @@ class OutboxRepository(abc.ABC):
         due yet: a chat's messages go out in the order they were written."""
 
     @abc.abstractmethod
-    async def claim(self, message_id: int, now: datetime, until: datetime) -> bool:
-        """Marks a due open row `sending` until `until`; False when another run has it."""
+    async def claim(self, message_id: int, now: datetime, until: datetime, token: str) -> bool:
+        """Marks a due open row `sending` by `token` until `until`; False when another run
+        has it."""
 
     @abc.abstractmethod
-    async def update(self, message: OutboxMessage) -> None: ...
+    async def update_claimed(self, message: OutboxMessage, token: str) -> bool:
+        """Writes the row's outcome (sent, retry, undeliverable) only while `token` still
+        holds its claim; False when the claim expired and another run took the row."""
 
     @abc.abstractmethod
     async def close_pending_for_chat(self, address: ChatAddress, reason: str) -> int: ...
@@ -200,9 +218,6 @@ class ChatRepository(abc.ABC):
     @abc.abstractmethod
     async def deactivate(self, address: ChatAddress, reason: str) -> None: ...
 
-    @abc.abstractmethod
-    async def is_active(self, address: ChatAddress) -> bool: ...
-
 
 class UserRepository(abc.ABC):
     @abc.abstractmethod
@@ -214,13 +229,21 @@ class UserRepository(abc.ABC):
     @abc.abstractmethod
     async def set_banned(self, key: str, banned: bool) -> None: ...
 
-    @abc.abstractmethod
-    async def count(self) -> int: ...
 
+class OfferRepository(abc.ABC):
+    """What a button press needs to remember, kept in the database so that a press landing
+    on another replica, or after a restart, still works (a "Track it" offer's link)."""
 
-class AuditRepository(abc.ABC):
     @abc.abstractmethod
-    async def record(self, actor: str, action: str, detail: str, at: datetime) -> None: ...
+    async def put(
+        self, token: str, owner: str, address: ChatAddress, url: str, at: datetime
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def take(
+        self, token: str, owner: str, address: ChatAddress, since: datetime
+    ) -> str | None:
+        """The offer's link, once, if `owner` made it in that chat after `since`."""
 
 
 class UnitOfWork(abc.ABC):
@@ -232,7 +255,7 @@ class UnitOfWork(abc.ABC):
     outbox: OutboxRepository
     chats: ChatRepository
     users: UserRepository
-    audit: AuditRepository
+    offers: OfferRepository
 
     async def __aenter__(self) -> UnitOfWork:
         return self
@@ -257,29 +280,3 @@ class UnitOfWorkFactory(abc.ABC):
 
     @abc.abstractmethod
     def __call__(self) -> UnitOfWork: ...
-
-
-def decimal_or_none(value: object) -> Decimal | None:
-    """Converts a stored numeric to Decimal, keeping None."""
-    if value is None:
-        return None
-    return value if isinstance(value, Decimal) else Decimal(str(value))
-
-
-__all__: Sequence[str] = [
-    "AuditRepository",
-    "ChartRenderer",
-    "ChatRepository",
-    "Clock",
-    "Extractor",
-    "Fetcher",
-    "Notifier",
-    "OutboxRepository",
-    "PricePointRepository",
-    "ProductRepository",
-    "SystemClock",
-    "UnitOfWork",
-    "UnitOfWorkFactory",
-    "UserRepository",
-    "WatchRepository",
-]

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from core.alert_text import render_alert
 from core.alerts import AlertPolicy, evaluate
-from core.model import Availability, Observation, OutboxMessage, PricePoint, Product, Watch
+from core.model import Observation, OutboxMessage, PricePoint, Product, Watch
 from core.money import Money
 from core.ports import UnitOfWork
 from core.reply import Reply
@@ -179,10 +179,3 @@ def baseline_watch(watch: Watch, product: Product) -> Watch:
         target_armed=not already_met,
         last_alert_price=product.price if already_met else None,
     )
-
-
-def in_stock_text(availability: Availability) -> str:
-    return {
-        Availability.IN_STOCK: "in stock",
-        Availability.OUT_OF_STOCK: "out of stock",
-    }.get(availability, "stock unknown")

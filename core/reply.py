@@ -20,12 +20,17 @@ class Button:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """What the bot says. Adapters render it; `text` blocks are plain text, never markup."""
+    """What the bot says. Adapters render it; `text` blocks are plain text, never markup.
+
+    `link` is the page the reply is about (a title links to it where the platform can), and
+    `thumbnail` a picture of it (a product image URL); platforms without either ignore them."""
 
     blocks: tuple[str, ...]
     buttons: tuple[Button, ...] = ()
     image_png: bytes | None = field(default=None, repr=False)
     is_error: bool = False
+    link: str | None = None
+    thumbnail: str | None = None
 
     @property
     def text(self) -> str:
@@ -44,6 +49,8 @@ class Reply:
             "blocks": list(self.blocks),
             "buttons": [b.to_dict() for b in self.buttons],
             "is_error": self.is_error,
+            "link": self.link,
+            "thumbnail": self.thumbnail,
         }
 
     @classmethod
@@ -52,4 +59,6 @@ class Reply:
             tuple(data.get("blocks", ())),
             tuple(Button(**b) for b in data.get("buttons", ())),
             is_error=bool(data.get("is_error", False)),
+            link=data.get("link"),
+            thumbnail=data.get("thumbnail"),
         )

@@ -176,9 +176,24 @@ def canonical_url(url: str) -> str:
     return f"{scheme}://{authority}{path}" + (f"?{query}" if query else "")
 
 
-def looks_like_url(text: str) -> bool:
-    """True when a whole message is a single http(s) link to a named public-looking host."""
+# A link written without its scheme: "shop.example/item", "www.shop.co.uk/p?id=1".
+_BARE_HOST = re.compile(
+    r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\.?(?::\d{1,5})?(?:[/?#]|$)", re.I
+)
+
+
+def with_scheme(text: str) -> str:
+    """`text` with https:// in front when it is a link written without a scheme."""
     candidate = text.strip()
+    if "://" not in candidate and _BARE_HOST.match(candidate):
+        return f"https://{candidate}"
+    return candidate
+
+
+def looks_like_url(text: str) -> bool:
+    """True when a whole message is a single http(s) link to a named public-looking host
+    (with or without its scheme)."""
+    candidate = with_scheme(text)
     if not candidate.lower().startswith(("http://", "https://")):
         return False
     try:
@@ -196,7 +211,8 @@ def _split(url: str) -> SplitResult:
     if not text or len(text) > MAX_URL_LENGTH:
         raise InvalidUrl()
     # Whitespace or control characters inside a link mean two words or a broken paste.
-    if any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in text):
+    # A lone surrogate (category Cs) cannot even be encoded to be sent.
+    if any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in text):
         raise InvalidUrl()
     try:
         parts = urlsplit(text)

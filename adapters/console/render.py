@@ -1,4 +1,4 @@
-"""Render a Reply as plain terminal text."""
+"""Render a Reply as plain terminal text; buttons are numbered so they can be pressed."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ from core.reply import Reply
 
 
 def render_text(reply: Reply, prefix: str = "") -> str:
-    """Blocks separated by blank lines; buttons as a bracketed line at the end."""
+    """Blocks separated by blank lines; buttons as a numbered line at the end."""
     lines = reply.text.splitlines() or [""]
     text = "\n".join(prefix + line if line else line for line in lines)
     if reply.buttons:
         shown = []
-        for button in reply.buttons:
-            shown.append(f"[{button.label}: {button.url}]" if button.url else f"[{button.label}]")
+        for number, button in enumerate(reply.buttons, start=1):
+            label = f"{number} {button.label}"
+            shown.append(f"[{label}: {button.url}]" if button.url else f"[{label}]")
         text += "\n" + prefix + " ".join(shown)
     if reply.image_png:
         text += f"\n{prefix}(chart image, {len(reply.image_png)} bytes)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from core.model import Availability
 
@@ -39,9 +40,16 @@ _SCHEMA_OUT_OF_STOCK = {
 def from_value(value: object) -> Availability:
     """Reads a structured-data availability ("http://schema.org/InStock", "in stock"...)."""
     if isinstance(value, list):
-        states = {from_value(item) for item in value} - {Availability.UNKNOWN}
+        # One level only: a list inside the list is no availability (and nesting is how a
+        # hostile page makes a recursive reader run out of stack).
+        states = {_from_scalar(item) for item in value[:16]} - {Availability.UNKNOWN}
         return states.pop() if len(states) == 1 else Availability.UNKNOWN
-    if not isinstance(value, str | bool | int):
+    return _from_scalar(value)
+
+
+def _from_scalar(value: object) -> Availability:
+    # JSON-LD numbers are Decimals (1 and 0 for yes and no).
+    if not isinstance(value, str | bool | int | Decimal):
         return Availability.UNKNOWN
     token = str(value).strip().lower().rstrip("/")
     token = token.rsplit("/", 1)[-1].rsplit(":", 1)[-1].strip()

@@ -1,16 +1,14 @@
-"""Currency facts for extraction: symbols to ISO 4217 codes, shop country (TLD) and language."""
+"""Currency facts for extraction: shop country (TLD) and language; codes and symbols come from
+core.currency, the one table pricebot has."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from price_parser._currencies import CURRENCIES as _PRICE_PARSER_CURRENCIES
-
-# Every ISO 4217 code price-parser knows (about 200), plus a few it lacks.
-ISO_CODES: frozenset[str] = frozenset(_PRICE_PARSER_CURRENCIES) | {"KZT", "BYN", "VES"}
+from core.currency import AMBIGUOUS_SYMBOLS, ISO_CODES, MINOR_UNITS, UNAMBIGUOUS_SYMBOLS
 
 # Currencies that really use three decimals; anywhere else "12.345" is a digit group.
-THREE_DECIMAL_CURRENCIES = frozenset({"KWD", "BHD", "OMR", "JOD", "TND", "IQD", "LYD"})
+THREE_DECIMAL_CURRENCIES = frozenset(code for code, digits in MINOR_UNITS.items() if digits == 3)
 # Shop country from the host's last label(s) -> the currency its prices are in.
 TLD_CURRENCY: dict[str, str] = {
     "uk": "GBP",
@@ -142,91 +140,14 @@ COMMA_DECIMAL_LANGUAGES = frozenset(
 DOT_DECIMAL_LANGUAGES = frozenset(
     {"en", "ja", "zh", "ko", "he", "th", "ms", "fil", "tl", "hi", "bn", "ta", "ar", "ur", "ga"}
 )
-# Symbols that name exactly one currency ("R$", "zł", "CHF"...).
-UNAMBIGUOUS_SYMBOLS: dict[str, str] = {
-    "US$": "USD",
-    "U$S": "USD",
-    "USD": "USD",
-    "C$": "CAD",
-    "CA$": "CAD",
-    "CAD": "CAD",
-    "A$": "AUD",
-    "AU$": "AUD",
-    "NZ$": "NZD",
-    "HK$": "HKD",
-    "S$": "SGD",
-    "NT$": "TWD",
-    "R$": "BRL",
-    "MX$": "MXN",
-    "€": "EUR",
-    "£": "GBP",
-    "₹": "INR",
-    "₩": "KRW",
-    "₽": "RUB",
-    "руб": "RUB",
-    "₺": "TRY",
-    "₪": "ILS",
-    "₴": "UAH",
-    "₸": "KZT",
-    "₫": "VND",
-    "฿": "THB",
-    "₱": "PHP",
-    "₦": "NGN",
-    "zł": "PLN",
-    "Kč": "CZK",
-    "Ft": "HUF",
-    "lei": "RON",
-    "лв": "BGN",
-    "CHF": "CHF",
-    "Fr.": "CHF",
-    "Rs.": "INR",
-    "Rs": "INR",
-    "RM": "MYR",
-    "Rp": "IDR",
-    "円": "JPY",
-    "EUR": "EUR",
-    "GBP": "GBP",
-    "€.": "EUR",
-    "TL": "TRY",
-    "тг": "KZT",
-    "kn": "HRK",
-    "din": "RSD",
-    "KD": "KWD",
-    "BD": "BHD",
-    'ש"ח': "ILS",
-}
-# Symbols shared by several currencies: the shop's country decides, else the default.
-AMBIGUOUS_SYMBOLS: dict[str, tuple[str, dict[str, str]]] = {
-    "$": (
-        "USD",
-        {
-            "ca": "CAD",
-            "au": "AUD",
-            "nz": "NZD",
-            "mx": "MXN",
-            "ar": "ARS",
-            "cl": "CLP",
-            "co": "COP",
-            "sg": "SGD",
-            "hk": "HKD",
-            "tw": "TWD",
-            "uy": "UYU",
-            "br": "BRL",
-        },
-    ),
-    "¥": ("JPY", {"cn": "CNY"}),
-    "￥": ("JPY", {"cn": "CNY"}),
-    "kr": ("SEK", {"no": "NOK", "dk": "DKK", "is": "ISK", "se": "SEK"}),
-    "kr.": ("DKK", {"no": "NOK", "se": "SEK", "is": "ISK", "dk": "DKK"}),
-    "R": ("ZAR", {}),
-    "元": ("CNY", {"tw": "TWD", "hk": "HKD", "mo": "MOP"}),
-    "₨": ("PKR", {"in": "INR", "lk": "LKR", "np": "NPR"}),
-}
 
 
 def host_of(url: str) -> str:
-    """Lower-case host name of a URL without a leading www."""
-    host = (urlsplit(url).hostname or "").lower()
+    """Lower-case host name of a URL without a leading www ("" when it has none)."""
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:  # "https://[::1/x": an IPv6 address left open
+        return ""
     return host[4:] if host.startswith("www.") else host
 
 

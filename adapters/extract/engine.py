@@ -11,22 +11,38 @@ from urllib.parse import unquote
 
 from adapters.extract import availability as stock
 from adapters.extract import heuristics, jsonld, markup, selector, sites
+from adapters.extract.budget import check, limited
+from adapters.extract.clean import clean_url, plain_text
 from adapters.extract.currencies import currency_of_country, normalise_code
 from adapters.extract.findings import Finding, Offer
 from adapters.extract.page import Page
-from core.errors import AmbiguousPrice, NoPriceFound, PriceUnavailable
+from adapters.extract.prices import checked_amount
+from core.errors import AmbiguousPrice, NoPriceFound, PageTooComplex
 from core.model import Availability, Observation
 
 # Below this a finding is only used when nothing better answers, and never to break a tie.
 _CONFIDENT = 0.6
+# Different prices an AmbiguousPrice carries: the message shows six, and a catalogue page
+# with thousands would only make the error (and everything that logs it) big.
+_MAX_RIVALS = 20
 
 
-def extract_observation(body: bytes, url: str, css_selector: str | None = None) -> Observation:
+def extract_observation(
+    body: bytes, url: str, css_selector: str | None = None, *, budget: float | None = None
+) -> Observation:
     """Reads the main product's current price, currency, stock, title and image from a page.
 
-    Raises NoPriceFound when the page shows no price, AmbiguousPrice when it shows several
-    prices for the product and nothing tells which one is current.
+    A page that says the product is sold out and shows no price gives an Observation with
+    price and currency None. Raises NoPriceFound when the page shows no price, AmbiguousPrice
+    when it shows several prices for the product and nothing tells which one is current,
+    PageTooComplex when reading it takes more than `budget` seconds (None: no limit) or its
+    markup is beyond what can be read in linear time.
     """
+    with limited(budget):
+        return _extract(body, url, css_selector)
+
+
+def _extract(body: bytes, url: str, css_selector: str | None) -> Observation:
     page = Page(body, url)
     steps: list[Callable[[Page], Finding | None]] = []
     if css_selector and css_selector.strip():
@@ -43,24 +59,30 @@ def extract_observation(body: bytes, url: str, css_selector: str | None = None) 
         heuristics.extract,
     ]
 
-    rivals: list[tuple[Decimal, str | None]] = []
+    # Different prices seen so far, in page order; a dict finds repeats in one step.
+    rivals: dict[tuple[Decimal, str | None], None] = {}
     for step in steps:
+        check()
         finding = step(page)
         if finding is None:
             continue
         if finding.no_price:
-            raise PriceUnavailable(_partial(page, finding))
+            return _partial(page, finding)  # sold out, no price: data, not an error
+        _keep_sane_offers(finding, page)
+        if not finding.offers:
+            continue  # only amounts that are no price (NaN, 0, 1e400): the next source
         chosen = _resolve(finding, page)
         if chosen is None:
             chosen = _settled_by_meta(finding, page)
         if chosen is None:
             for price in finding.distinct_prices():
-                if price not in rivals:
-                    rivals.append(price)
+                if len(rivals) >= _MAX_RIVALS:
+                    break
+                rivals.setdefault(price, None)
             continue
         if rivals and finding.confidence < _CONFIDENT:
             continue
-        if rivals and not any(chosen[0].amount == amount for amount, _ in rivals):
+        if rivals and chosen[0].amount not in {amount for amount, _ in rivals}:
             # A weaker source naming a price that the stronger one did not list does not
             # settle the question.
             if finding.confidence < 0.85:
@@ -70,12 +92,32 @@ def extract_observation(body: bytes, url: str, css_selector: str | None = None) 
             # the check needs the tree, so pages answered from JSON-LD alone skip it.
             shown = heuristics.shown_as_old_price(page, chosen[0].amount, finding.region)
             if shown is not None:
-                offer = replace(chosen[0], amount=shown)
-                return _observation(page, finding, offer, [offer])
+                amount = checked_amount(shown, _currency(page, chosen[0].currency))
+                if amount is not None:
+                    offer = replace(chosen[0], amount=amount)
+                    return _observation(page, finding, offer, [offer])
         return _observation(page, finding, *chosen)
     if rivals:
         raise AmbiguousPrice([(amount, _currency(page, cur) or "") for amount, cur in rivals])
+    if page.too_complex:
+        raise PageTooComplex()  # its markup was never read: it is too deep to parse
     raise NoPriceFound()
+
+
+def _keep_sane_offers(finding: Finding, page: Page) -> None:
+    """Drops offers whose amount is no price in the currency the page's price is in (and
+    drops float noise from the others: 29.990000000000002 is 29.99). Offers of one page
+    repeat their prices (sizes, colours), so each is checked once."""
+    checked: dict[tuple[Decimal, str | None], Decimal | None] = {}
+    kept: list[Offer] = []
+    for offer in finding.offers:
+        key = (offer.amount, offer.currency)
+        if key not in checked:
+            checked[key] = checked_amount(offer.amount, _currency(page, offer.currency))
+        amount = checked[key]
+        if amount is not None:
+            kept.append(offer if amount == offer.amount else replace(offer, amount=amount))
+    finding.offers = kept
 
 
 def _resolve(finding: Finding, page: Page) -> tuple[Offer, list[Offer]] | None:
@@ -100,6 +142,8 @@ def _settled_by_meta(finding: Finding, page: Page) -> tuple[Offer, list[Offer]] 
     if finding.method == "opengraph" or finding.ambiguous:
         return None
     meta = markup.extract_opengraph(page)
+    if meta is not None:
+        _keep_sane_offers(meta, page)
     if meta is None or not meta.offers:
         return None
     shown = meta.offers[0].amount
@@ -136,7 +180,6 @@ def _narrow(offers: list[Offer], page: Page) -> list[Offer]:
     return offers
 
 
-_PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
 # A currency stated anywhere in the page's structured data (microdata or JSON).
 _STRUCTURED_CURRENCY = r"""priceCurrency["']?\s*(?:content\s*=\s*|:\s*)["']([A-Za-z]{3})["']"""
 _STRUCTURED_CURRENCY_TEXT = re.compile(_STRUCTURED_CURRENCY)
@@ -148,6 +191,12 @@ def _currency(page: Page, found: str | None) -> str | None:
     meta tags, then the shop's country."""
     if found:
         return found
+    if "currency" not in page.cache:  # once per page: every offer without one asks
+        page.cache["currency"] = _page_currency(page)
+    return page.cache["currency"]  # type: ignore[return-value]
+
+
+def _page_currency(page: Page) -> str | None:
     stated = normalise_code(
         page.meta_first("product:price:currency", "og:price:currency", "pricecurrency")
     )
@@ -168,27 +217,31 @@ def _observation(
     title = finding.title or page.meta_first("og:title", "twitter:title") or page.head_title
     image = finding.image or page.meta_first("og:image", "twitter:image")
     canonical = finding.canonical_url or page.canonical_link or page.meta_first("og:url")
+    currency = _currency(page, offer.currency)
+    # Shown to the currency's minor unit (19 EUR as 19.00); the offer passed this test.
+    price = checked_amount(offer.amount, currency) or offer.amount
     return Observation(
-        price=offer.amount,
-        currency=_currency(page, offer.currency),
+        price=price,
+        currency=currency,
         availability=availability,
-        title=_plain(title),
-        image=image,
-        canonical_url=canonical,
+        title=plain_text(title),
+        image=clean_url(image),
+        canonical_url=clean_url(canonical),
         method=finding.method,
         confidence=finding.confidence,
     )
 
 
 def _partial(page: Page, finding: Finding) -> Observation:
+    """What a page without a price to pay said: its stock state, title, image, address."""
     title = finding.title or page.meta_first("og:title") or page.head_title
     return Observation(
         price=None,
         currency=None,
         availability=finding.availability,
-        title=_plain(title),
-        image=finding.image,
-        canonical_url=finding.canonical_url or page.canonical_link,
+        title=plain_text(title),
+        image=clean_url(finding.image),
+        canonical_url=clean_url(finding.canonical_url or page.canonical_link),
         method=finding.method,
         confidence=finding.confidence,
     )
@@ -209,13 +262,3 @@ def _availability(page: Page, finding: Finding, same_price: list[Offer]) -> Avai
     if meta_state is not Availability.UNKNOWN:
         return meta_state
     return heuristics.page_availability(page, finding.region)
-
-
-def _plain(text: str | None) -> str | None:
-    """Titles are plain text: whitespace collapsed, never markup to interpret."""
-    if text is None:
-        return None
-    # Icon-font glyphs (Unicode private use area) are pictures, not words.
-    visible = _PRIVATE_USE.sub("", text)
-    collapsed = " ".join(visible.split())
-    return collapsed[:300] or None

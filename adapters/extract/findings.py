@@ -8,6 +8,12 @@ from typing import Any
 
 from core.model import Availability
 
+# Offers one extractor reads for a page. A product has tens of variants (sizes times colours)
+# and a marketplace tens of sellers; a page with more offers than this is a catalogue, whose
+# first few hundred offers already show whether it has one price or several. Reading further
+# only costs time (a page can list 100,000 offers in its JSON-LD).
+MAX_OFFERS = 500
+
 
 @dataclass(frozen=True, slots=True)
 class Offer:
@@ -47,9 +53,9 @@ class Finding:
         return current
 
     def distinct_prices(self) -> list[tuple[Decimal, str | None]]:
-        seen: list[tuple[Decimal, str | None]] = []
+        """Each different (amount, currency) among the selling offers, in page order. Equal
+        Decimals hash alike (12.0 and 12.00), so a dict finds repeats in one pass."""
+        seen: dict[tuple[Decimal, str | None], None] = {}
         for offer in self.selling_offers():
-            key = (offer.amount.normalize(), offer.currency)
-            if key not in [(amount.normalize(), cur) for amount, cur in seen]:
-                seen.append((offer.amount, offer.currency))
-        return seen
+            seen.setdefault((offer.amount, offer.currency), None)
+        return list(seen)

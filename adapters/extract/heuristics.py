@@ -10,11 +10,13 @@ from decimal import Decimal
 from selectolax.lexbor import LexborNode
 
 from adapters.extract import availability as stock
+from adapters.extract.budget import batches, check
 from adapters.extract.findings import Finding, Offer
 from adapters.extract.page import Page
 from adapters.extract.prices import parse_price
 from adapters.extract.scan import scan, scan_region
 from adapters.extract.text import (
+    MAX_CLIMB,
     attr,
     class_words,
     element_text,
@@ -120,29 +122,23 @@ def _innermost(elements: list[LexborNode]) -> list[LexborNode]:
     # Keep elements that do not contain another candidate: "<div class=price><span
     # class=price-now>" should be read at the span.
     chosen = set(elements)
-    result = []
+    containers = set()
     for element in elements:
         parent = parent_of(element)
-        nested = False
-        while parent is not None:
-            if parent in chosen:
-                nested = True
+        for _ in range(MAX_CLIMB):
+            if parent is None:
                 break
-            parent = parent_of(parent)
-        result.append((element, nested))
-    inner_parents = set()
-    for element, _ in result:
-        parent = parent_of(element)
-        while parent is not None:
             if parent in chosen:
-                inner_parents.add(parent)
+                containers.add(parent)
             parent = parent_of(parent)
-    return [element for element, _ in result if element not in inner_parents]
+    return [element for element in elements if element not in containers]
 
 
 def _inside(element: LexborNode, area: LexborNode) -> bool:
     node: LexborNode | None = element
-    while node is not None:
+    for _ in range(MAX_CLIMB):
+        if node is None:
+            return False
         if same(node, area):
             return True
         node = parent_of(node)
@@ -150,9 +146,10 @@ def _inside(element: LexborNode, area: LexborNode) -> bool:
 
 
 def _ancestors(element: LexborNode) -> list[LexborNode]:
+    """The element and the elements above it, at most MAX_CLIMB of them."""
     chain = []
-    node = element
-    while node is not None:
+    node: LexborNode | None = element
+    while node is not None and len(chain) < MAX_CLIMB:
         chain.append(node)
         node = parent_of(node)
     return chain
@@ -181,11 +178,18 @@ def main_area(page: Page) -> LexborNode | None:
     return best
 
 
+# Elements of one price candidate looked at for digits of their own: a price is a few
+# elements; a "price" class on a container of the whole page must not cost a walk of it.
+_MAX_LEAF_SEARCH = 200
+
+
 def _leaves_with_digits(element: LexborNode) -> list[LexborNode]:
     """The element itself, or its innermost descendants that hold digits of their own:
     "<div class=price><s>49 890</s><span>44 890</span></div>" is two prices, not one."""
     found: list[LexborNode] = []
-    for node in element.css("*"):  # the element first, then its descendants
+    for visited, node in enumerate(element.traverse()):  # the element, then descendants
+        if visited >= _MAX_LEAF_SEARCH:
+            break
         if node.tag in ("script", "style"):
             continue
         own = own_text(node)
@@ -225,6 +229,7 @@ def candidates(page: Page, region: LexborNode | None = None) -> list[_Candidate]
     # In a product's own region the price is among the first few; a page needs a wider net.
     limit = _MAX_CANDIDATE_ELEMENTS if region is None else _MAX_CANDIDATE_ELEMENTS // 3
     for outer in _innermost(elements[:limit]):
+        check()
         for element in _leaves_with_digits(outer):
             if element in seen:
                 continue
@@ -264,7 +269,11 @@ def candidates(page: Page, region: LexborNode | None = None) -> list[_Candidate]
 
 # Elements with an inline style in pixels (the ones without child elements are kept).
 _STYLED = "[style*=px]"
-_FONT_SIZE = re.compile(r"font(?:-size)?\s*:[^;]*?(\d+(?:\.\d+)?)px", re.I)
+# A font or font-size declaration's value, then the first size in pixels in it. Two
+# patterns where one lazy one ("font:[^;]*?(\d+)px") backtracks over every digit of a long
+# value: possessive repeats, and a number that starts where a run of digits starts.
+_FONT_DECLARATION = re.compile(r"font(?:-size)?\s*+:([^;]*+)", re.I)
+_PIXELS = re.compile(r"(?<!\d)(\d++(?:\.\d++)?)px", re.I)
 _MIN_HEADLINE_PX = 18.0
 
 
@@ -275,31 +284,45 @@ def _styled_candidates(page: Page) -> list[_Candidate]:
     found: list[_Candidate] = []
     if tree is None:
         return found
-    styled = [e for e in tree.css(_STYLED) if not has_element_children(e)]
-    for element in styled[:2000]:
-        size = _FONT_SIZE.search(attr(element, "style") or "")
-        if size is None or float(size.group(1)) < _MIN_HEADLINE_PX:
-            continue
-        text = element_text(element, 40)
-        if not text or len(text) > 20 or not _DIGIT.search(text):
-            continue
-        after = text_after(element)
-        sibling = next_element(element)
-        if not after.strip() and sibling is not None:
-            after = element_text(sibling, 20)
-        before = ""
-        previous = previous_element(element)
-        if previous is not None:
-            before = text_after(previous)[-10:]
-        parsed = parse_price(f"{before} {text} {after[:10]}", language=page.language, url=page.url)
-        if parsed is None or parsed.amount <= 0 or parsed.currency is None:
-            continue
-        struck, elsewhere = _struck_or_elsewhere(element)
-        if struck or elsewhere:
-            continue
-        offer = Offer(parsed.amount, parsed.currency)
-        found.append(_Candidate(element, offer, float(size.group(1)) / 10))
+    styled = [e for e in tree.css(_STYLED) if not has_element_children(e)][:2000]
+    for batch in batches(styled):
+        for candidate in batch:
+            found.extend(_styled_candidate(page, candidate))
     return found
+
+
+def _font_size(style: str) -> float | None:
+    """The first font size in pixels a style's font or font-size declarations give."""
+    for declaration in _FONT_DECLARATION.finditer(style):
+        size = _PIXELS.search(declaration.group(1))
+        if size is not None:
+            return float(size.group(1))
+    return None
+
+
+def _styled_candidate(page: Page, element: LexborNode) -> list[_Candidate]:
+    """The element as a candidate when it shows a number in a big font with a currency."""
+    size = _font_size(attr(element, "style") or "")
+    if size is None or size < _MIN_HEADLINE_PX:
+        return []
+    text = element_text(element, 40)
+    if not text or len(text) > 20 or not _DIGIT.search(text):
+        return []
+    after = text_after(element)
+    sibling = next_element(element)
+    if not after.strip() and sibling is not None:
+        after = element_text(sibling, 20)
+    before = ""
+    previous = previous_element(element)
+    if previous is not None:
+        before = text_after(previous)[-10:]
+    parsed = parse_price(f"{before} {text} {after[:10]}", language=page.language, url=page.url)
+    if parsed is None or parsed.amount <= 0 or parsed.currency is None:
+        return []
+    struck, elsewhere = _struck_or_elsewhere(element)
+    if struck or elsewhere:
+        return []
+    return [_Candidate(element, Offer(parsed.amount, parsed.currency), size / 10)]
 
 
 def extract(page: Page) -> Finding | None:

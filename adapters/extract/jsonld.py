@@ -6,14 +6,16 @@ import html
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 from adapters.extract import availability as stock
+from adapters.extract.budget import CHECK_EVERY, check
 from adapters.extract.currencies import normalise_code
-from adapters.extract.findings import Finding, Offer
+from adapters.extract.findings import MAX_OFFERS, Finding, Offer
 from adapters.extract.page import Page
-from adapters.extract.prices import parse_amount, parse_price
+from adapters.extract.prices import checked_amount, parse_amount, parse_price
 from core.model import Availability
 
 PRODUCT_TYPES = {
@@ -40,27 +42,64 @@ OFFER_TYPES = {"offer", "aggregateoffer"}
 # Price types that are not what one pays now.
 REFERENCE_PRICE_TYPES = ("listprice", "strikethroughprice", "msrp", "srp", "invoiceprice", "was")
 
-_COMMENTS = re.compile(r"/\*.*?\*/|<!--|-->|^\s*//[^\n]*$", re.S | re.M)
+# Line comments and HTML comment markers; block comments are cut by _without_comments (a
+# pattern /\*.*?\*/ searches to the end again from every unclosed "/*": quadratic).
+_LINE_COMMENTS = re.compile(r"^[ \t]*//[^\n]*$|<!--|-->", re.M)
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
+_PLAIN_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+
+# How much of a JSON-LD document is read. Shops nest a handful of levels (@graph, Product,
+# offers, priceSpecification) and list at most a few hundred variants; deeper or longer
+# structures are generated junk or an attack, and reading them would only cost time.
+MAX_DEPTH = 32
+MAX_LIST_ITEMS = 1000
+MAX_NODES = 20_000
+# A node with more types than this lists words, not types.
+MAX_TYPES = 16
 
 
 def load_blocks(sources: list[str]) -> list[Any]:
     """Parses each script leniently: CDATA wrappers, comments, trailing commas, raw newlines
-    inside strings and several objects in one script all occur on real shops."""
+    inside strings and several objects in one script all occur on real shops. A script
+    nested deeper than the JSON parser recurses (100,000 "[") is unreadable and skipped."""
     blocks: list[Any] = []
     for source in sources:
+        check()
         text = source.strip()
         if not text:
             continue
-        data = _loads(text)
-        if data is None:
-            cleaned = _TRAILING_COMMA.sub(r"\1", _COMMENTS.sub("", text)).strip().rstrip(";")
-            data = _loads(cleaned)
-            if data is None:
-                data = _load_concatenated(cleaned)
+        try:
+            data = _parse(text)
+        except RecursionError:
+            continue
         if data is not None:
             blocks.append(data)
     return blocks
+
+
+def _parse(text: str) -> Any:
+    data = _loads(text)
+    if data is None:
+        cleaned = _TRAILING_COMMA.sub(r"\1", _without_comments(text)).strip().rstrip(";")
+        data = _loads(cleaned)
+        if data is None:
+            data = _load_concatenated(cleaned)
+    return data
+
+
+def _without_comments(text: str) -> str:
+    """`text` without /* block */ comments (an unclosed one is left as it is), line comments
+    and HTML comment markers, in one pass."""
+    kept: list[str] = []
+    position = 0
+    while (start := text.find("/*", position)) >= 0:
+        end = text.find("*/", start + 2)
+        if end < 0:
+            break
+        kept.append(text[position:start])
+        position = end + 2
+    kept.append(text[position:])
+    return _LINE_COMMENTS.sub("", "".join(kept))
 
 
 def blocks(page: Page) -> list[Any]:
@@ -72,25 +111,32 @@ def blocks(page: Page) -> list[Any]:
     return cached  # type: ignore[return-value]
 
 
+# strict=False lets control characters (raw newlines) through inside strings. Every number
+# is a Decimal: prices stay exact, NaN and Infinity become Decimals that no sane-amount test
+# passes (floats would slip through comparisons), and integers of any length parse (int()
+# refuses more than 4,300 digits, which would lose the whole script).
+_DECODER = json.JSONDecoder(
+    strict=False, parse_float=Decimal, parse_int=Decimal, parse_constant=Decimal
+)
+
+
 def _loads(text: str) -> Any:
     try:
-        # strict=False lets control characters (raw newlines) through inside strings;
-        # parse_float keeps prices exact.
-        return json.loads(text, strict=False, parse_float=Decimal)
+        return _DECODER.decode(text)
     except ValueError:
         return None
 
 
 def _load_concatenated(text: str) -> list[Any] | None:
-    decoder = json.JSONDecoder(strict=False, parse_float=Decimal)
     found: list[Any] = []
     position = 0
-    while position < len(text):
+    while position < len(text) and len(found) < MAX_LIST_ITEMS:
+        check()
         start = text.find("{", position)
         if start < 0:
             break
         try:
-            value, position = decoder.raw_decode(text, start)
+            value, position = _DECODER.raw_decode(text, start)
         except ValueError:
             break
         found.append(value)
@@ -105,23 +151,30 @@ def _lower_keys(node: dict[str, Any]) -> dict[str, Any]:
 
 def types_of(node: dict[str, Any]) -> set[str]:
     raw = node.get("@type", node.get("type"))
-    values = raw if isinstance(raw, list) else [raw]
+    values = raw[:MAX_TYPES] if isinstance(raw, list) else [raw]
     return {str(v).rsplit("/", 1)[-1].rsplit(":", 1)[-1].lower() for v in values if v}
 
 
 def walk(data: Any) -> Iterator[dict[str, Any]]:
-    """Every object in a JSON-LD document (through @graph, lists and nesting), keys lowered."""
-    stack = [data]
-    while stack:
-        item = stack.pop()
+    """Every object in a JSON-LD document (through @graph, lists and nesting), keys lowered;
+    at most MAX_NODES of them, MAX_DEPTH levels down and MAX_LIST_ITEMS into each list."""
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    yielded = 0
+    while stack and yielded < MAX_NODES:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            continue
         if isinstance(item, list):
-            stack.extend(reversed(item))
+            stack.extend((value, depth + 1) for value in reversed(item[:MAX_LIST_ITEMS]))
         elif isinstance(item, dict):
             node = _lower_keys(item)
+            yielded += 1
+            if not yielded % CHECK_EVERY:
+                check()
             yield node
             for value in node.values():
                 if isinstance(value, dict | list):
-                    stack.append(value)
+                    stack.append((value, depth + 1))
 
 
 def _text(value: Any) -> str | None:
@@ -149,37 +202,53 @@ def _name(value: Any) -> str | None:
 
 
 def _amount(value: Any, currency: str | None, url: str) -> tuple[Decimal | None, str | None]:
+    """A price from a JSON value (number or text); None when it is not a sane amount."""
     if isinstance(value, list):
         value = value[0] if value else None
     if isinstance(value, bool) or value is None:
         return None, currency
-    if isinstance(value, int | Decimal):
-        return Decimal(value), currency
-    if isinstance(value, float):
-        return Decimal(str(value)), currency
+    if isinstance(value, int | float):
+        value = Decimal(str(value))
+    if isinstance(value, Decimal):
+        return checked_amount(value, currency), currency
     text = str(value).strip()
     if not text:
         return None, currency
-    if re.fullmatch(r"\d+(?:[.,]\d+)?", text):
-        return parse_amount(text, currency=currency), currency
+    if _PLAIN_NUMBER.fullmatch(text):
+        amount = parse_amount(text, currency=currency)
+        return (None if amount is None else checked_amount(amount, currency)), currency
     parsed = parse_price(text, currency_hint=currency, url=url)
     if parsed is None:
         return None, currency
     return parsed.amount, currency or parsed.currency
 
 
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """A JSON value that may be one object or a list of them, as a (bounded) list."""
+    items = value[:MAX_OFFERS] if isinstance(value, list) else [value]
+    return [item for item in items if isinstance(item, dict)]
+
+
 def offers_of(node: dict[str, Any], url: str, inherited: Availability) -> list[Offer]:
-    """Offers of a product node: offers (dict or list, nested AggregateOffer) and variants."""
+    """Offers of a product node: offers (dict or list, nested AggregateOffer) and variants;
+    at most MAX_OFFERS of them."""
     found: list[Offer] = []
-    raw_offers = node.get("offers")
-    queue = raw_offers if isinstance(raw_offers, list) else [raw_offers]
-    for raw in queue:
-        if isinstance(raw, dict):
-            found.extend(_read_offer(_lower_keys(raw), url, inherited))
-    return found
+    for raw in _dicts(node.get("offers")):
+        found.extend(_read_offer(_lower_keys(raw), url, inherited))
+        if len(found) >= MAX_OFFERS:
+            break
+    return found[:MAX_OFFERS]
 
 
-def _read_offer(offer: dict[str, Any], url: str, inherited: Availability) -> list[Offer]:
+# AggregateOffer -> offers -> Offer is two levels; shops nest no deeper.
+_MAX_OFFER_NESTING = 4
+# An offer states its price, a list price and perhaps a unit price.
+_MAX_SPECIFICATIONS = 16
+
+
+def _read_offer(
+    offer: dict[str, Any], url: str, inherited: Availability, nesting: int = 0
+) -> list[Offer]:
     currency = normalise_code(offer.get("pricecurrency"))
     availability = stock.from_value(offer.get("availability"))
     if availability is Availability.UNKNOWN:
@@ -187,21 +256,19 @@ def _read_offer(offer: dict[str, Any], url: str, inherited: Availability) -> lis
     sku = _text(offer.get("sku"))
     offer_url = _text(offer.get("url"))
     nested = offer.get("offers")
-    if isinstance(nested, dict | list):
+    if isinstance(nested, dict | list) and nesting < _MAX_OFFER_NESTING:
         inner: list[Offer] = []
-        for raw in nested if isinstance(nested, list) else [nested]:
-            if isinstance(raw, dict):
-                inner.extend(_read_offer(_lower_keys(raw), url, availability))
+        for raw in _dicts(nested):
+            inner.extend(_read_offer(_lower_keys(raw), url, availability, nesting + 1))
+            if len(inner) >= MAX_OFFERS:
+                break
         if inner:
             return inner
     found: list[Offer] = []
     amount, currency = _amount(offer.get("price"), currency, url)
     if amount is not None:
         found.append(Offer(amount, currency, availability, sku, offer_url))
-    specs = offer.get("pricespecification")
-    for raw_spec in specs if isinstance(specs, list) else [specs]:
-        if not isinstance(raw_spec, dict):
-            continue
+    for raw_spec in _dicts(offer.get("pricespecification"))[:_MAX_SPECIFICATIONS]:
         spec = _lower_keys(raw_spec)
         spec_currency = normalise_code(spec.get("pricecurrency")) or currency
         spec_amount, spec_currency = _amount(spec.get("price"), spec_currency, url)
@@ -253,13 +320,13 @@ def loose_offers(page: Page) -> list[dict[str, Any]]:
 
 
 def _top_level(block: Any) -> Iterator[dict[str, Any]]:
-    items = block if isinstance(block, list) else [block]
+    items = block[:MAX_LIST_ITEMS] if isinstance(block, list) else [block]
     for item in items:
         if isinstance(item, dict):
             node = _lower_keys(item)
             graph = node.get("@graph")
             if isinstance(graph, list):
-                yield from (_lower_keys(g) for g in graph if isinstance(g, dict))
+                yield from (_lower_keys(g) for g in graph[:MAX_LIST_ITEMS] if isinstance(g, dict))
             else:
                 yield node
 
@@ -270,33 +337,29 @@ def extract(page: Page) -> Finding | None:
     finding = Finding(method="jsonld", confidence=0.95)
     chosen: list[dict[str, Any]] = []
     for node in nodes:
+        check()
         product_availability = stock.from_value(node.get("availability"))
         offers = offers_of(node, page.url, product_availability)
-        variants = node.get("hasvariant")
-        for variant in variants if isinstance(variants, list) else [variants]:
-            if isinstance(variant, dict):
-                variant_node = _lower_keys(variant)
-                for offer in offers_of(variant_node, page.url, product_availability):
-                    sku = offer.sku or _text(variant_node.get("sku"))
-                    url = offer.url or _text(variant_node.get("url"))
-                    offers.append(
-                        Offer(
-                            offer.amount,
-                            offer.currency,
-                            offer.availability,
-                            sku,
-                            url,
-                            offer.reference,
-                        )
-                    )
+        for variant in _dicts(node.get("hasvariant")):
+            if len(offers) >= MAX_OFFERS:
+                break
+            variant_node = _lower_keys(variant)
+            for offer in offers_of(variant_node, page.url, product_availability):
+                sku = offer.sku or _text(variant_node.get("sku"))
+                url = offer.url or _text(variant_node.get("url"))
+                offers.append(replace(offer, sku=sku, url=url))
         if offers:
             chosen.append(node)
-            finding.offers.extend(offers)
+            finding.offers.extend(offers[: MAX_OFFERS - len(finding.offers)])
+            if len(finding.offers) >= MAX_OFFERS:
+                break
     if not finding.offers:
         for node in loose_offers(page):
             finding.offers.extend(_read_offer(node, page.url, Availability.UNKNOWN))
             if finding.title is None:
                 finding.title = _name(node.get("name"))
+            if len(finding.offers) >= MAX_OFFERS:
+                break
     if not finding.offers:
         return None
     main = chosen[0] if chosen else (nodes[0] if nodes else {})

@@ -7,12 +7,14 @@ from typing import TypeVar
 from selectolax.lexbor import LexborNode
 
 from adapters.extract import availability as stock
+from adapters.extract.budget import batches
 from adapters.extract.currencies import normalise_code
-from adapters.extract.findings import Finding, Offer
+from adapters.extract.findings import MAX_OFFERS, Finding, Offer
 from adapters.extract.page import Page
 from adapters.extract.prices import parse_price
 from adapters.extract.scan import microdata_elements
 from adapters.extract.text import (
+    MAX_CLIMB,
     element_text,
     in_other_products_region,
     parent_of,
@@ -52,6 +54,10 @@ PRICE_LABELS = {
 }
 _PRICE_NAMES = {"price", "lowprice", "saleprice"}
 _REFERENCE_NAMES = {"highprice", "listprice", "regularprice", "oldprice", "wasprice"}
+# Scopes looked through above a scope (Offer in Product in ItemList...): real markup nests a
+# handful; climbing a chain of 10,000 nested scopes for each of 10,000 prices would not be
+# linear.
+_MAX_SCOPE_LEVELS = 16
 
 
 def _names(element: LexborNode) -> list[str]:
@@ -90,11 +96,11 @@ class _Scopes:
         self._at_or_above: dict[int, LexborNode | None] = {}
 
     def of(self, element: LexborNode) -> LexborNode | None:
-        """The nearest scope strictly above `element`."""
+        """The nearest scope strictly above `element` (within MAX_CLIMB levels)."""
         climbed: list[int] = []
         node = parent_of(element)
         found: LexborNode | None = None
-        while node is not None:
+        while node is not None and len(climbed) < MAX_CLIMB:
             key = node.mem_id
             if key in self._scopes:
                 found = node
@@ -115,7 +121,9 @@ def _kind(element: LexborNode) -> str:
 
 
 def _is_product_scope(element: LexborNode | None, scopes: _Scopes) -> bool:
-    while element is not None:
+    for _ in range(_MAX_SCOPE_LEVELS):
+        if element is None:
+            break
         kind = _kind(element)
         if any(word in kind for word in ("product", "offer", "vehicle", "book", "car")):
             return True
@@ -138,31 +146,33 @@ def extract_microdata(page: Page) -> Finding | None:
     details: list[tuple[LexborNode | None, str, str]] = []
     elements = microdata_elements(page)
     scopes = _Scopes(elements)
-    for element in elements:
-        kind = _kind(element)
-        if first_product_scope is None and "product" in kind:
-            first_product_scope = element
-        names = _names(element)
-        if not names:
-            continue
-        scope = scopes.of(element)
-        key = scope
-        for name in names:
-            if name in _PRICE_NAMES or name in _REFERENCE_NAMES:
-                if _is_product_scope(scope, scopes):
-                    prices.append((scope, _value(element), name in _REFERENCE_NAMES))
-            elif name == "pricecurrency":
-                code = normalise_code(_value(element))
-                if code:
-                    currency_by_scope.setdefault(key, code)
-            elif name == "availability":
-                state = stock.from_value(_value(element))
-                if state is Availability.UNKNOWN:
-                    state = stock.from_text(_value(element))
-                if state is not Availability.UNKNOWN:
-                    availability_by_scope.setdefault(key, state)
-            elif name in ("name", "image"):
-                details.append((scope, name, _value(element)))
+    for batch in batches(elements):
+        for element in batch:
+            kind = _kind(element)
+            if first_product_scope is None and "product" in kind:
+                first_product_scope = element
+            names = _names(element)
+            if not names:
+                continue
+            scope = scopes.of(element)
+            key = scope
+            for name in names:
+                if name in _PRICE_NAMES or name in _REFERENCE_NAMES:
+                    # The first MAX_OFFERS prices: a page with more lists other products.
+                    if len(prices) < MAX_OFFERS and _is_product_scope(scope, scopes):
+                        prices.append((scope, _value(element), name in _REFERENCE_NAMES))
+                elif name == "pricecurrency":
+                    code = normalise_code(_value(element))
+                    if code:
+                        currency_by_scope.setdefault(key, code)
+                elif name == "availability":
+                    state = stock.from_value(_value(element))
+                    if state is Availability.UNKNOWN:
+                        state = stock.from_text(_value(element))
+                    if state is not Availability.UNKNOWN:
+                        availability_by_scope.setdefault(key, state)
+                elif name in ("name", "image") and len(details) < MAX_OFFERS:
+                    details.append((scope, name, _value(element)))
     main = _main_product_scope(prices, first_product_scope, scopes)
     product = main if main is not None else first_product_scope
     finding.region = product
@@ -174,15 +184,21 @@ def extract_microdata(page: Page) -> Finding | None:
                 finding.title = value
             elif name == "image" and finding.image is None:
                 finding.image = value
+    currency_anywhere = _anywhere(currency_by_scope)
+    availability_anywhere = _anywhere(availability_by_scope)
     for scope, raw, reference in prices:
         if main is not None and not same(_product_scope_of(scope, scopes), main):
             continue  # another product's price: related items, accessories, bundles
         key = scope
-        currency = currency_by_scope.get(key) or _inherited(scope, currency_by_scope, scopes)
+        currency = currency_by_scope.get(key) or _inherited(
+            scope, currency_by_scope, scopes, currency_anywhere
+        )
         parsed = parse_price(raw, currency_hint=currency, language=page.language, url=page.url)
         if parsed is None:
             continue
-        state = availability_by_scope.get(key) or _inherited(scope, availability_by_scope, scopes)
+        state = availability_by_scope.get(key) or _inherited(
+            scope, availability_by_scope, scopes, availability_anywhere
+        )
         finding.offers.append(
             Offer(
                 parsed.amount,
@@ -206,8 +222,8 @@ def extract_microdata(page: Page) -> Finding | None:
 def _product_scope_of(scope: LexborNode | None, scopes: _Scopes) -> LexborNode | None:
     """The nearest product-typed scope at or around a scope (an Offer's Product); a carousel
     of other products nested inside the main product's scope has its own."""
-    while scope is not None:
-        if "product" in _kind(scope):
+    for _ in range(_MAX_SCOPE_LEVELS):
+        if scope is None or "product" in _kind(scope):
             return scope
         scope = scopes.of(scope)
     return None
@@ -220,32 +236,42 @@ def _main_product_scope(
 ) -> LexborNode | None:
     """The page's own product when several product scopes carry prices: the first one that
     is not in a related-products/carousel region (shops list the main product first)."""
-    products: list[LexborNode] = []
+    products: dict[int, LexborNode] = {}  # by node id, in page order
     for scope, _, _ in prices:
         product = _product_scope_of(scope, scopes)
-        if product is not None and not any(same(product, known) for known in products):
-            products.append(product)
+        if product is not None:
+            products.setdefault(product.mem_id, product)
     if len(products) <= 1:
         return None
-    for product in products:
+    for product in products.values():
         if not in_other_products_region(product):
             return product
-    return products[0]
+    return next(iter(products.values()))
 
 
 def _inherited(
-    scope: LexborNode | None, table: dict[LexborNode | None, _T], scopes: _Scopes
+    scope: LexborNode | None,
+    table: dict[LexborNode | None, _T],
+    scopes: _Scopes,
+    anywhere: _T | None,
 ) -> _T | None:
     # An Offer scope often leaves its currency to the Product scope around it, and vice versa
     # (a Product's availability in a meta next to the offer): look upwards, then anywhere.
-    while scope is not None:
+    for _ in range(_MAX_SCOPE_LEVELS):
+        if scope is None:
+            break
         scope = scopes.of(scope)
         if scope is not None and scope in table:
             return table[scope]
+    return anywhere
+
+
+def _anywhere(table: dict[LexborNode | None, _T]) -> _T | None:
+    """The value stated outside any scope, else the one value the page states everywhere."""
     if None in table:
         return table[None]
-    values = list(table.values())
-    return values[0] if len(set(map(str, values))) == 1 else None
+    values = set(map(str, table.values()))
+    return next(iter(table.values())) if len(values) == 1 else None
 
 
 def extract_opengraph(page: Page) -> Finding | None:

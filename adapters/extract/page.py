@@ -3,26 +3,50 @@ the full HTML tree (Lexbor, through selectolax) built only when an extractor nee
 
 from __future__ import annotations
 
+import codecs
 import html
 import re
 from functools import cached_property
+from typing import AnyStr
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborDocumentOptions, LexborHTMLParser, LexborNode, SelectolaxError
 
 from adapters.extract.currencies import country_of, host_of
+from adapters.extract.markup_check import tree_is_affordable
 
-_CHARSET_META = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
+# Start tags are matched with [^<>] between their name and their ">": a scan from one "<"
+# then stops at the next "<", so searching a page is linear. With [^>] a page of 100,000
+# "<meta " and no ">" makes every search run to the end from each of them (quadratic).
+_CHARSET_META = re.compile(rb"""<meta[^<>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 # The same patterns over text (pages in UTF-16/32) and over bytes (every other encoding keeps
 # ASCII markup as ASCII bytes, so tags are found without decoding a page of a megabyte or two).
-_JSONLD_SCRIPT = (
-    r"""<script\b[^>]*\btype\s*=\s*["']?application/ld\+json["']?[^>]*>(.*?)</script\s*>"""
+_JSONLD_START = r"""<script\b[^<>]*\btype\s*=\s*["']?application/ld\+json["']?[^<>]*>"""
+_SCRIPT_END = r"</script\s*>"
+_META_TAG = r"<meta\b[^<>]*>"
+_LINK_TAG = r"<link\b[^<>]*>"
+_HTML_TAG = r"<html\b[^<>]*>"
+_TITLE_START = r"<title\b[^<>]*>"
+_TITLE_END = r"</title\s*>"
+# An attribute name starts where the previous word ends (the look-behind), and possessive
+# repeats never give back what they matched: a tag of 100,000 name characters and no "="
+# is then read once, not once from each of its characters.
+_ATTRIBUTE = re.compile(
+    r"""(?<![^\s"'=<>/])([^\s"'=<>/]++)\s*+=\s*+(?:"([^"]*+)"|'([^']*+)'|([^\s"'>]++))"""
 )
-_META_TAG = r"<meta\b[^>]*>"
-_LINK_TAG = r"<link\b[^>]*>"
-_HTML_TAG = r"<html\b[^>]*>"
-_TITLE = r"<title\b[^>]*>(.*?)</title\s*>"
-_ATTRIBUTE = re.compile(r"""([^\s"'=<>/]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
 _WIDE_ENCODINGS = ("utf-16", "utf-32", "utf_16", "utf_32")
+# Python codecs that read ASCII markup unchanged yet are no character set of web pages (one
+# of them in a meta charset is a broken or hostile page, read as UTF-8 like browsers do).
+_NOT_PAGE_CHARSETS = frozenset(
+    {"idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape", "utf-7"}
+)
+# Markup every page character set reads as the same ASCII characters (UTF-16 and UTF-32 do
+# not: a page declaring them in its markup is not in them, and is read as UTF-8).
+_ASCII_PROBE = b"""<meta charset="x"> Aa0-9+-./\\;:_'"""
+# Browsers read these as windows-1252 (WHATWG Encoding Standard); so do we.
+_WINDOWS_1252_ALIASES = frozenset({"iso8859-1", "ascii"})
+# Lexbor's DOM mutation events (option selectedness, <selectedcontent>) are not needed to read
+# a page, and one select of 20,000 options costs seconds with them: quadratic.
+_PARSE_OPTIONS = LexborDocumentOptions.WO_EVENTS
 # Where platform and shop markers are looked for (see Page.marked): the start of the page
 # and the <body> start tag, whatever the size of the head in between.
 _TOP_BYTES = 64 * 1024
@@ -33,18 +57,38 @@ def _both(pattern: str, flags: int = re.I) -> tuple[re.Pattern[str], re.Pattern[
     return re.compile(pattern, flags), re.compile(pattern.encode("ascii"), flags)
 
 
-_JSONLD_SCRIPTS = _both(_JSONLD_SCRIPT, re.I | re.S)
+_JSONLD_STARTS = _both(_JSONLD_START)
+_SCRIPT_ENDS = _both(_SCRIPT_END)
 _META_TAGS = _both(_META_TAG)
 _LINK_TAGS = _both(_LINK_TAG)
 _HTML_TAGS = _both(_HTML_TAG)
-_TITLES = _both(_TITLE, re.I | re.S)
+_TITLE_STARTS = _both(_TITLE_START)
+_TITLE_ENDS = _both(_TITLE_END)
 # Every JSON-LD start tag holds "+json". A "+" is rare in markup (hundreds on a page against
-# tens of thousands of "<"), so the regex engine jumps from "+" to "+" and the full script
-# pattern is tried only at the few start tags around a hit.
-_PLUS_JSON = re.compile(rb"\+[jJ][sS][oO][nN]")
+# tens of thousands of "<"), so the regex engine jumps from "+" to "+" and the start tag
+# pattern is tried only at the start tags around a hit.
+_PLUS_JSONS = _both(r"\+[jJ][sS][oO][nN]", 0)
 # The regex engine finds this twice as fast as bytes.find in a page of a megabyte (it runs
 # from "<" to "<"; find switches to its two-way search on long strings).
 _HEAD_END = re.compile(rb"</head", re.I)
+
+
+def _page_charset(name: str) -> str | None:
+    """The Python codec for a character set a page declares, when it is one web pages are
+    written in: a text encoding (not rot13, zlib, base64...: Python's `_is_text_encoding`)
+    that reads ASCII markup as ASCII (not punycode, idna, utf-7, utf-16...)."""
+    try:
+        codec = codecs.lookup(name)
+    except (LookupError, ValueError):
+        return None
+    if not getattr(codec, "_is_text_encoding", True) or codec.name in _NOT_PAGE_CHARSETS:
+        return None
+    try:
+        if _ASCII_PROBE.decode(codec.name) != _ASCII_PROBE.decode("ascii"):
+            return None
+    except (ValueError, LookupError, TypeError):
+        return None
+    return "cp1252" if codec.name in _WINDOWS_1252_ALIASES else codec.name
 
 
 def attributes(tag: str) -> dict[str, str]:
@@ -57,25 +101,35 @@ def attributes(tag: str) -> dict[str, str]:
     return found
 
 
-def _jsonld_scripts(body: bytes, pattern: re.Pattern[bytes]) -> list[bytes]:
-    """What `pattern.finditer(body)` finds, searched from each "+json" instead of each "<".
+def _jsonld_scripts(
+    text: AnyStr,
+    marks: re.Pattern[AnyStr],
+    starts: re.Pattern[AnyStr],
+    ends: re.Pattern[AnyStr],
+    lt: AnyStr,
+) -> list[AnyStr]:
+    """Contents of the JSON-LD scripts in `text` (bytes or str), searched from each "+json".
 
-    A script tag that matches starts at a "<" after the last ">" before its "+json" (its
-    attributes hold no ">"), so only those "<" are tried, leftmost first."""
-    found: list[bytes] = []
-    end = 0  # matches never overlap: the next one starts after this
-    for mark in _PLUS_JSON.finditer(body):
+    A start tag holds no "<" (see _CHARSET_META), so the one that holds a "+json" begins at
+    the last "<" before it; that "<" is looked for only back to the previous "+json" (before
+    it, the previous search already looked), so the whole search reads the page once."""
+    found: list[AnyStr] = []
+    end = 0  # scripts never overlap: the next one starts after this
+    searched = 0  # "<" before this offset were tried already
+    for mark in marks.finditer(text):
         at = mark.start()
         if at < end:
             continue
-        tag = body.find(b"<", max(end, body.rfind(b">", end, at) + 1), at)
-        while tag >= 0:
-            match = pattern.match(body, tag)
-            if match is not None:
-                found.append(match.group(1))
-                end = match.end()
-                break
-            tag = body.find(b"<", tag + 1, at)
+        tag = text.rfind(lt, max(end, searched), at)
+        searched = at
+        start = starts.match(text, tag) if tag >= 0 else None
+        if start is None or start.end() <= at:
+            continue
+        close = ends.search(text, start.end())
+        if close is None:
+            break  # no script is closed after this point: a later one is not either
+        found.append(text[start.end() : close.start()])
+        end = close.end()
     return found
 
 
@@ -89,22 +143,21 @@ class Page:
         self.country = country_of(url)
         # Results other modules compute once per page (parsed JSON-LD blocks...).
         self.cache: dict[object, object] = {}
+        # Set when the page's markup is beyond what can be parsed in linear time: it then
+        # has no tree, and what needs one finds nothing.
+        self.too_complex = False
 
     @cached_property
     def encoding(self) -> str:
+        """The Python codec the page's text is in: its byte-order mark, else the character set
+        its markup declares when that is a real one, else UTF-8."""
         if self.body.startswith(b"\xef\xbb\xbf"):
             return "utf-8"
         if self.body.startswith((b"\xff\xfe", b"\xfe\xff")):
             return "utf-16"
         match = _CHARSET_META.search(self.body, 0, 4096)
         if match:
-            name = match.group(1).decode("ascii", "ignore").lower()
-            try:
-                "".encode(name)
-            except LookupError:
-                return "utf-8"
-            # Browsers read "iso-8859-1" as windows-1252; so do we.
-            return "cp1252" if name in {"iso-8859-1", "latin-1", "latin1", "us-ascii"} else name
+            return _page_charset(match.group(1).decode("ascii", "ignore")) or "utf-8"
         return "utf-8"
 
     @cached_property
@@ -113,14 +166,16 @@ class Page:
 
     def decode(self, raw: bytes) -> str:
         """Bytes of this page as text: its encoding, else (for a page that claims UTF-8 but
-        is not) windows-1252, else UTF-8 with replacement characters."""
+        is not) windows-1252, else UTF-8 with replacement characters. Never raises: codecs
+        raise more than UnicodeDecodeError on bytes they cannot take (UnicodeError and
+        plain ValueError; UnicodeError is one), and a codec may be missing (LookupError)."""
         try:
             return raw.decode(self.encoding)
-        except (UnicodeDecodeError, LookupError):
+        except (ValueError, LookupError):
             if self.encoding == "utf-8":
                 try:
                     return raw.decode("cp1252")
-                except UnicodeDecodeError:
+                except (ValueError, LookupError):
                     pass
             return raw.decode("utf-8", errors="replace")
 
@@ -142,7 +197,7 @@ class Page:
         head = self.body[: self.head_end]
         try:
             return head.decode(self.encoding)
-        except (UnicodeDecodeError, LookupError):
+        except (ValueError, LookupError):  # see decode()
             return head.decode("utf-8", errors="replace")
 
     def _head_tags(self, patterns: tuple[re.Pattern[str], re.Pattern[bytes]]) -> list[str]:
@@ -157,11 +212,16 @@ class Page:
     @cached_property
     def jsonld_sources(self) -> list[str]:
         """Text of every <script type="application/ld+json"> on the page."""
-        text_pattern, bytes_pattern = _JSONLD_SCRIPTS
+        (text_marks, bytes_marks), (text_starts, bytes_starts), (text_ends, bytes_ends) = (
+            _PLUS_JSONS,
+            _JSONLD_STARTS,
+            _SCRIPT_ENDS,
+        )
         if not self.ascii_markup:
-            return [m.group(1) for m in text_pattern.finditer(self.text)]
+            return _jsonld_scripts(self.text, text_marks, text_starts, text_ends, "<")
         # Found in the bytes; only the scripts' own contents are decoded.
-        return [self.decode(script) for script in _jsonld_scripts(self.body, bytes_pattern)]
+        scripts = _jsonld_scripts(self.body, bytes_marks, bytes_starts, bytes_ends, b"<")
+        return [self.decode(script) for script in scripts]
 
     @cached_property
     def meta(self) -> dict[str, list[str]]:
@@ -197,13 +257,21 @@ class Page:
 
     @cached_property
     def head_title(self) -> str | None:
-        text_pattern, bytes_pattern = _TITLES
+        # The first <title> start tag, then the first end tag after it: two searches, where one
+        # pattern would search to the end of the head again from every unclosed <title>.
+        (text_starts, bytes_starts), (text_ends, bytes_ends) = _TITLE_STARTS, _TITLE_ENDS
+        title: str | None = None
         if self.ascii_markup:
-            match = bytes_pattern.search(self.body, 0, self.head_end)
-            title = self.decode(match.group(1)) if match else None
+            start = bytes_starts.search(self.body, 0, self.head_end)
+            end = bytes_ends.search(self.body, start.end(), self.head_end) if start else None
+            if start and end:
+                title = self.decode(self.body[start.end() : end.start()])
         else:
-            text_match = text_pattern.search(self.head_text)
-            title = text_match.group(1) if text_match else None
+            head = self.head_text
+            text_start = text_starts.search(head)
+            text_end = text_ends.search(head, text_start.end()) if text_start else None
+            if text_start and text_end:
+                title = head[text_start.end() : text_end.start()]
         if title is None:
             return None
         return " ".join(html.unescape(title).split()) or None
@@ -246,11 +314,14 @@ class Page:
         else:
             try:
                 self.body.decode("utf-8")
-            except UnicodeDecodeError:
+            except ValueError:
                 source = self.text  # claims UTF-8 but is not: decoded as the text is
+        if not tree_is_affordable(source):
+            self.too_complex = True
+            return None
         try:
-            return LexborHTMLParser(source)
-        except (ValueError, RuntimeError):
+            return LexborHTMLParser(source, options=_PARSE_OPTIONS)
+        except (ValueError, RuntimeError, SelectolaxError):
             return None
 
     @cached_property

@@ -15,6 +15,7 @@ from adapters.extract.currencies import (
     normalise_code,
     resolve_symbol,
 )
+from core.money import sane_amount
 
 # Spaces used as digit-group separators: normal, no-break, narrow no-break, thin, figure.
 _GROUP_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2007": " "})
@@ -25,6 +26,27 @@ _NUMBER = re.compile(r"\d[\d.,' ’ʼ′`´]*")
 # Prices people write with a dash for zero cents: "12,-", "1.299,–".
 _DASH_CENTS = re.compile(r"(\d)[.,][-–—]+")
 _MAX_AMOUNT = Decimal("1e12")
+# What may not follow the number price-parser picks: an exponent ("1e400", "1e-30": it reads
+# the leading "1") or a digit separator of program code ("1_000": it reads "1"). Either way
+# the text is a number written for machines, and what price-parser reads is not its value.
+_NOT_A_PRICE_AFTER = re.compile(r"[eE][+\-−]?\d|_\d")
+# A minus right before the number: a saving ("-5 €") or a negative amount, never a price to
+# pay (price-parser drops the sign).
+_MINUS_BEFORE = ("-", "−")
+
+
+def checked_amount(amount: Decimal, currency: str | None) -> Decimal | None:
+    """The one gate every amount read from a page goes through: `amount` rounded to the minor
+    unit of `currency` when core.money.sane_amount calls it a price, else None (NaN, infinite,
+    zero or less, a trillion or more, more decimals than the currency has).
+
+    With the currency not known yet the test allows three decimals and the amount keeps the
+    digits it was written with; the engine checks it again once the page's currency is known.
+    """
+    sane = sane_amount(amount, currency)
+    if sane is None or currency is not None:
+        return sane
+    return amount if sane == amount else sane
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,12 +146,26 @@ def parse_price(
     if amount_text is None:
         match = _NUMBER.search(cleaned)
         amount_text = match.group(0) if match else None
-    if amount_text is None:
+    if amount_text is None or not _stands_alone(cleaned, amount_text):
         return None
     amount = parse_amount(amount_text, currency=currency, language=language)
     if amount is None:
         return None
+    amount = checked_amount(amount, currency)
+    if amount is None:
+        return None
     return ParsedPrice(amount=amount, currency=currency)
+
+
+def _stands_alone(text: str, amount_text: str) -> bool:
+    """Whether the number read from `text` is the whole number written there: no exponent or
+    code digit separator after it, no minus sign before it."""
+    start = text.find(amount_text)
+    if start < 0:
+        return _NOT_A_PRICE_AFTER.search(text) is None
+    if text[:start].rstrip().endswith(_MINUS_BEFORE):
+        return False
+    return _NOT_A_PRICE_AFTER.match(text, start + len(amount_text)) is None
 
 
 _CODE_NEAR_NUMBER = re.compile(r"(?<![A-Za-z])([A-Z]{3})(?![A-Za-z])")

@@ -12,8 +12,9 @@ from functools import lru_cache
 
 from selectolax.lexbor import LexborNode
 
+from adapters.extract.budget import batches
 from adapters.extract.page import Page
-from adapters.extract.text import parent_of, same
+from adapters.extract.text import MAX_CLASS_WORDS, MAX_CLIMB, parent_of, same
 
 _MICRODATA = ":is([itemprop], [itemscope], [property], [typeof])"
 
@@ -141,25 +142,31 @@ def _walk(root: LexborNode, result: Scan) -> None:
     """Fills `result` from the subtree at `root` (root included)."""
     named = root.css(_NAMED)
     prices, stock_labels, buy_buttons = result.prices, result.stock_labels, result.buy_buttons
-    for element in named:
-        # `id` is a cheap property; `attrs.get` is the cheapest read of a class the element
-        # has (nearly all of these have one), the `attributes` dict of one it lacks.
-        classes = element.attrs.get("class")
-        ident = element.id
-        kinds = _classify(classes) if classes else 0
-        if ident:
-            kinds |= _classify(ident)
-        if not kinds:
-            continue
-        tag = element.tag
-        if tag in _SKIPPED_TAGS or tag in _CONTAINER_TAGS:
-            continue
-        if kinds & _PRICE and len(prices) < MAX_PRICE_ELEMENTS:
-            prices.append(element)
-        if kinds & _STOCK:
-            stock_labels.append(element)
-        if kinds & _BUY:
-            buy_buttons.append(element)
+    for batch in batches(named):
+        for element in batch:
+            # `id` is a cheap property; `attrs.get` is the cheapest read of a class the
+            # element has (nearly all of these have one), the `attributes` dict of one it
+            # lacks. A string is cut to MAX_CLASS_WORDS before it is remembered.
+            classes = element.attrs.get("class")
+            ident = element.id
+            kinds = 0
+            if classes:
+                if len(classes) > MAX_CLASS_WORDS:
+                    classes = classes[:MAX_CLASS_WORDS]
+                kinds = _classify(classes)
+            if ident:
+                kinds |= _classify(ident[:MAX_CLASS_WORDS])
+            if not kinds:
+                continue
+            tag = element.tag
+            if tag in _SKIPPED_TAGS or tag in _CONTAINER_TAGS:
+                continue
+            if kinds & _PRICE and len(prices) < MAX_PRICE_ELEMENTS:
+                prices.append(element)
+            if kinds & _STOCK:
+                stock_labels.append(element)
+            if kinds & _BUY:
+                buy_buttons.append(element)
 
 
 def scan_region(page: Page, region: LexborNode) -> Scan:
@@ -181,7 +188,7 @@ def scan_region(page: Page, region: LexborNode) -> Scan:
         chain = []
         node: LexborNode | None = element
         answer = False
-        while node is not None:
+        while node is not None and len(chain) < MAX_CLIMB:
             if node in inside:
                 answer = inside[node]
                 break

@@ -16,7 +16,20 @@ OTHER_PRODUCTS = re.compile(
     re.I,
 )
 _INVISIBLE = frozenset({"script", "style", "noscript", "template", "svg"})
-_INVISIBLE_SELECTOR = ", ".join(sorted(_INVISIBLE))
+# Levels any climb from an element towards the root looks at. Browsers build no tree deeper
+# than 512 levels (Chromium moves deeper elements up to that level), so no page that shows
+# its product needs more; a climb through 40,000 levels per candidate would not be linear.
+MAX_CLIMB = 512
+# Nodes a visible-text read walks through: enough for any price, label or button (their
+# text is cut at a few hundred characters); a read of a whole page's subtree per candidate
+# would not be linear.
+MAX_TEXT_NODES = 2_000
+# Text and comment nodes looked through for an element's next or previous element sibling.
+MAX_SIBLINGS = 64
+# Characters of a class/id string that are classified. Tailwind-style strings run to a few
+# hundred; longer ones are junk, and the caches that remember strings across pages must not
+# hold megabytes of them.
+MAX_CLASS_WORDS = 1_000
 
 
 def same(first: LexborNode | None, second: LexborNode | None) -> bool:
@@ -47,28 +60,42 @@ def element_text(element: LexborNode, limit: int = 2000) -> str:
     """The text a reader sees in an element, on one line, at most `limit` characters."""
     if element.tag in _INVISIBLE:
         return ""
-    if element.css_first(_INVISIBLE_SELECTOR) is None:
-        # Nothing hidden inside: Lexbor joins the text in C.
-        raw = element.text(deep=True, separator=" ")
-        return " ".join(raw[: limit * 4].split())[:limit]
     parts: list[str] = []
-    _visible_texts(element, parts, limit)
-    return " ".join(" ".join(parts).split())[:limit]
-
-
-def _visible_texts(element: LexborNode, parts: list[str], limit: int) -> int:
-    """Appends the visible text pieces under `element` until `limit` characters; returns
-    how many characters remain to be read."""
-    for child in element.iter(include_text=True):
-        if limit <= 0:
-            break
-        if child.is_text_node:
-            text = child.text_content or ""
+    wanted = limit * 4  # raw characters: whitespace collapses
+    hidden = False
+    visited = 0
+    node = element.child
+    while node is not None and visited < MAX_TEXT_NODES:
+        visited += 1
+        if node.is_text_node:
+            text = node.text_content or ""
             parts.append(text)
-            limit -= len(text)
-        elif child.is_element_node and child.tag not in _INVISIBLE:
-            limit = _visible_texts(child, parts, limit)
-    return limit
+            wanted -= len(text)
+            if wanted <= 0:
+                break
+        elif node.is_element_node:
+            if node.tag in _INVISIBLE:
+                hidden = True
+            elif node.child is not None:
+                node = node.child
+                continue
+        node = _next_in_subtree(node, element)
+    raw = " ".join(parts)
+    if not hidden:
+        # As Lexbor's own text(): the first limit * 4 raw characters (whitespace included)
+        # are read, so a short label padded with spaces shows as the reader sees it.
+        raw = raw[: limit * 4]
+    return " ".join(raw.split())[:limit]
+
+
+def _next_in_subtree(node: LexborNode, root: LexborNode) -> LexborNode | None:
+    """The node after `node`'s subtree in document order, within `root`'s subtree."""
+    while node.next is None:
+        parent = node.parent
+        if parent is None or same(parent, root):
+            return None
+        node = parent
+    return node.next
 
 
 def own_text(element: LexborNode) -> str:
@@ -78,7 +105,8 @@ def own_text(element: LexborNode) -> str:
 
 def class_words(element: LexborNode) -> str:
     attributes = element.attributes
-    return f"{attributes.get('class') or ''} {attributes.get('id') or ''}"
+    classes = (attributes.get("class") or "")[:MAX_CLASS_WORDS]
+    return f"{classes} {(attributes.get('id') or '')[:MAX_CLASS_WORDS]}"
 
 
 @lru_cache(maxsize=50_000)
@@ -97,15 +125,19 @@ def parent_of(element: LexborNode) -> LexborNode | None:
 def next_element(element: LexborNode) -> LexborNode | None:
     """The next sibling that is an element (text and comments skipped)."""
     node = element.next
+    skipped = 0
     while node is not None and not node.is_element_node:
-        node = node.next
+        skipped += 1
+        node = node.next if skipped < MAX_SIBLINGS else None
     return node
 
 
 def previous_element(element: LexborNode) -> LexborNode | None:
     node = element.prev
+    skipped = 0
     while node is not None and not node.is_element_node:
-        node = node.prev
+        skipped += 1
+        node = node.prev if skipped < MAX_SIBLINGS else None
     return node
 
 
@@ -113,7 +145,7 @@ def text_after(element: LexborNode) -> str:
     """Text between an element and its next element sibling (lxml's `tail`)."""
     parts = []
     node = element.next
-    while node is not None and not node.is_element_node:
+    while node is not None and not node.is_element_node and len(parts) < MAX_SIBLINGS:
         if node.is_text_node:
             parts.append(node.text_content or "")
         node = node.next

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Row,
     Table,
     bindparam,
+    delete,
     exists,
     func,
     insert,
@@ -22,10 +23,11 @@ from sqlalchemy import (
     update,
 )
 
+from adapters.storage.keys import product_key
 from adapters.storage.tables import (
-    audit_log,
     chats,
     holdings,
+    offers,
     outbox,
     price_points,
     products,
@@ -48,8 +50,8 @@ from core.model import (
 )
 from core.money import Money
 from core.ports import (
-    AuditRepository,
     ChatRepository,
+    OfferRepository,
     OutboxRepository,
     PricePointRepository,
     ProductRepository,
@@ -102,6 +104,7 @@ class _PerDialect(dict[str, Any]):
 
 def _product_values(product: Product) -> dict[str, Any]:
     return {
+        "url_key": product_key(product.url, product.css_selector),
         "url": product.url,
         "title": product.title,
         "image": product.image,
@@ -123,6 +126,7 @@ def _product_values(product: Product) -> dict[str, Any]:
         "low_all": product.low_all,
         "high_all": product.high_all,
         "body_digest": product.body_digest,
+        "claim_token": product.claim_token,
     }
 
 
@@ -150,16 +154,24 @@ def _product(row: Row[Any]) -> Product:
         low_all=row.low_all,
         high_all=row.high_all,
         body_digest=row.body_digest,
+        claim_token=row.claim_token,
     )
 
 
 _PRODUCT_BY_ID = select(products).where(products.c.id == bindparam("product_id"))
-_PRODUCT_BY_URL = select(products).where(products.c.url == bindparam("url"))
+_PRODUCT_BY_KEY = select(products).where(products.c.url_key == bindparam("key"))
 _PRODUCTS_BY_ID = select(products).where(products.c.id.in_(bindparam("ids", expanding=True)))
-_ADD_PRODUCT = insert(products).returning(products.c.id)
+# Two users tracking a new page at once: the second insert does nothing and reads the first.
+_ADD_PRODUCT = _PerDialect(
+    lambda insert: (
+        insert(products)
+        .on_conflict_do_nothing(index_elements=[products.c.url_key])
+        .returning(products.c.id)
+    )
+)
 # "row_id" rather than "id": an UPDATE takes its SET values from parameters named like columns.
 _UPDATE_PRODUCT = update(products).where(products.c.id == bindparam("row_id"))
-_DUE = or_(products.c.next_check_at.is_(None), products.c.next_check_at <= bindparam("now"))
+_DUE = or_(products.c.next_check_at.is_(None), products.c.next_check_at <= bindparam("due"))
 _INTERESTED = or_(
     exists().where(watches.c.product_id == products.c.id, watches.c.active == true()),
     exists().where(holdings.c.product_id == products.c.id),
@@ -180,7 +192,18 @@ _CLAIM_CANDIDATES = {
 _LEASE = (
     update(products)
     .where(products.c.id.in_(bindparam("ids", expanding=True)), _DUE)
-    .values(next_check_at=bindparam("until"))
+    .values(next_check_at=bindparam("until"), claim_token=bindparam("token"))
+    .returning(products.c.id)
+)
+# A write statement, so on SQLite it takes the write lock before it looks: nothing can
+# re-claim the product between this check and the batch's commit.
+_RELEASE = (
+    update(products)
+    .where(
+        products.c.id.in_(bindparam("ids", expanding=True)),
+        products.c.claim_token == bindparam("token"),
+    )
+    .values(claim_token=None)
     .returning(products.c.id)
 )
 _MARK_STALE = (
@@ -204,34 +227,49 @@ class SqlProductRepository(_SqlRepository, ProductRepository):
         rows = await self._execute(_PRODUCTS_BY_ID, {"ids": list(product_ids)})
         return {row.id: _product(row) for row in rows}
 
-    async def get_by_url(self, url: str) -> Product | None:
-        row = (await self._execute(_PRODUCT_BY_URL, {"url": url})).first()
+    async def get_by_url(self, url: str, css_selector: str | None = None) -> Product | None:
+        row = (
+            await self._execute(_PRODUCT_BY_KEY, {"key": product_key(url, css_selector)})
+        ).first()
         return None if row is None else _product(row)
 
-    async def add(self, product: Product) -> Product:
-        """Inserts the product, sets its id and returns it."""
-        product.id = (await self._execute(_ADD_PRODUCT, _product_values(product))).scalar_one()
-        return product
+    async def get_or_add(self, product: Product) -> Product:
+        """The stored product with this URL and selector, inserted from `product` if new."""
+        added = await self._execute(_ADD_PRODUCT[self._dialect], _product_values(product))
+        new_id = added.scalar_one_or_none()
+        if new_id is not None:
+            product.id = new_id
+            return product
+        found = await self.get_by_url(product.url, product.css_selector)
+        assert found is not None
+        return found
 
     async def update(self, product: Product) -> None:
         await self._execute(_UPDATE_PRODUCT, {"row_id": product.id, **_product_values(product)})
 
-    async def claim_due(self, now: datetime, until: datetime, limit: int) -> list[Product]:
+    async def claim_due(
+        self, due: datetime, until: datetime, limit: int, token: str
+    ) -> list[Product]:
         candidates = _CLAIM_CANDIDATES[self._dialect]
-        rows = (await self._execute(candidates, {"now": now, "limit": limit})).all()
+        rows = (await self._execute(candidates, {"due": due, "limit": limit})).all()
         if not rows:
             return []
         ids = [row.id for row in rows]
-        leased = set(
-            (await self._execute(_LEASE, {"ids": ids, "now": now, "until": until})).scalars()
-        )
+        params = {"ids": ids, "due": due, "until": until, "token": token}
+        leased = set((await self._execute(_LEASE, params)).scalars())
         claimed = []
         for row in rows:
             if row.id in leased:
                 product = _product(row)
-                product.next_check_at = until
+                product.next_check_at, product.claim_token = until, token
                 claimed.append(product)
         return claimed
+
+    async def release_claims(self, product_ids: Sequence[int], token: str) -> set[int]:
+        if not product_ids:
+            return set()
+        params = {"ids": list(product_ids), "token": token}
+        return set((await self._execute(_RELEASE, params)).scalars())
 
     async def mark_stale(self, older_than: datetime) -> int:
         return (await self._execute(_MARK_STALE, {"older_than": older_than})).rowcount
@@ -381,23 +419,18 @@ def _watch(row: Row[Any]) -> Watch:
 _ACTIVE_WATCHES = select(watches).where(watches.c.active == true()).order_by(watches.c.id)
 _ADD_WATCH = insert(watches).returning(watches.c.id)
 _UPDATE_WATCH = update(watches).where(watches.c.id == bindparam("row_id"))
-_OWNED_WATCH = _ACTIVE_WATCHES.where(
-    watches.c.id == bindparam("watch_id"), watches.c.owner == bindparam("owner")
+_IN_CHAT = _ACTIVE_WATCHES.where(
+    watches.c.platform == bindparam("platform"), watches.c.chat_id == bindparam("chat_id")
 )
-_OWNED_WATCHES = _ACTIVE_WATCHES.where(watches.c.owner == bindparam("owner"))
+_WATCH_IN_CHAT = _IN_CHAT.where(watches.c.id == bindparam("watch_id"))
+_WATCH_OF_URL_IN_CHAT = _IN_CHAT.where(
+    watches.c.product_id.in_(select(products.c.id).where(products.c.url == bindparam("url")))
+)
 _COUNT_OWNED = (
     select(func.count())
     .select_from(watches)
     .where(watches.c.owner == bindparam("owner"), watches.c.active == true())
 )
-_FIND_WATCH = _ACTIVE_WATCHES.where(
-    watches.c.owner == bindparam("owner"),
-    watches.c.product_id == bindparam("product_id"),
-    watches.c.platform == bindparam("platform"),
-    watches.c.chat_id == bindparam("chat_id"),
-    watches.c.thread_id.is_not_distinct_from(bindparam("thread_id")),
-)
-_PRODUCT_WATCHES = _ACTIVE_WATCHES.where(watches.c.product_id == bindparam("product_id"))
 _PRODUCTS_WATCHES = _ACTIVE_WATCHES.where(
     watches.c.product_id.in_(bindparam("ids", expanding=True))
 )
@@ -412,6 +445,10 @@ _PAUSE_CHAT = (
 )
 
 
+def _chat_params(address: ChatAddress) -> dict[str, Any]:
+    return {"platform": address.platform, "chat_id": address.chat_id}
+
+
 class SqlWatchRepository(_SqlRepository, WatchRepository):
     async def _list(self, statement: Executable, params: dict[str, Any]) -> list[Watch]:
         return [_watch(row) for row in await self._execute(statement, params)]
@@ -424,29 +461,19 @@ class SqlWatchRepository(_SqlRepository, WatchRepository):
     async def update(self, watch: Watch) -> None:
         await self._execute(_UPDATE_WATCH, {"row_id": watch.id, **_watch_values(watch)})
 
-    async def get_owned(self, owner: str, watch_id: int) -> Watch | None:
-        found = await self._list(_OWNED_WATCH, {"owner": owner, "watch_id": watch_id})
+    async def get_in_chat(self, address: ChatAddress, watch_id: int) -> Watch | None:
+        found = await self._list(_WATCH_IN_CHAT, {**_chat_params(address), "watch_id": watch_id})
         return found[0] if found else None
 
-    async def list_owned(self, owner: str) -> list[Watch]:
-        return await self._list(_OWNED_WATCHES, {"owner": owner})
+    async def list_in_chat(self, address: ChatAddress) -> list[Watch]:
+        return await self._list(_IN_CHAT, _chat_params(address))
+
+    async def find_in_chat(self, address: ChatAddress, url: str) -> Watch | None:
+        found = await self._list(_WATCH_OF_URL_IN_CHAT, {**_chat_params(address), "url": url})
+        return found[0] if found else None
 
     async def count_owned(self, owner: str) -> int:
         return (await self._execute(_COUNT_OWNED, {"owner": owner})).scalar_one()
-
-    async def find(self, owner: str, product_id: int, address: ChatAddress) -> Watch | None:
-        params = {
-            "owner": owner,
-            "product_id": product_id,
-            "platform": address.platform,
-            "chat_id": address.chat_id,
-            "thread_id": address.thread_id,
-        }
-        found = await self._list(_FIND_WATCH, params)
-        return found[0] if found else None
-
-    async def for_product(self, product_id: int) -> list[Watch]:
-        return await self._list(_PRODUCT_WATCHES, {"product_id": product_id})
 
     async def for_products(self, product_ids: Sequence[int]) -> dict[int, list[Watch]]:
         found: dict[int, list[Watch]] = {product_id: [] for product_id in product_ids}
@@ -479,6 +506,7 @@ def _outbox_values(message: OutboxMessage) -> dict[str, Any]:
         "error": message.error,
         "watch_id": message.watch_id,
         "owner": message.owner,
+        "claim_token": message.claim_token,
     }
 
 
@@ -496,6 +524,7 @@ def _outbox_message(row: Row[Any]) -> OutboxMessage:
         error=row.error,
         watch_id=row.watch_id,
         owner=row.owner,
+        claim_token=row.claim_token,
     )
 
 
@@ -530,9 +559,15 @@ _PENDING = (
 _CLAIM = (
     update(outbox)
     .where(outbox.c.id == bindparam("row_id"), outbox.c.status.in_(_OPEN), _DUE)
-    .values(status=OutboxStatus.SENDING.value, next_attempt_at=bindparam("until"))
+    .values(
+        status=OutboxStatus.SENDING.value,
+        next_attempt_at=bindparam("until"),
+        claim_token=bindparam("token"),
+    )
 )
-_UPDATE_MESSAGE = update(outbox).where(outbox.c.id == bindparam("row_id"))
+_UPDATE_CLAIMED = update(outbox).where(
+    outbox.c.id == bindparam("row_id"), outbox.c.claim_token == bindparam("held_by")
+)
 _CLOSE_CHAT = (
     update(outbox)
     .where(
@@ -567,12 +602,13 @@ class SqlOutboxRepository(_SqlRepository, OutboxRepository):
         rows = await self._execute(_PENDING, {"now": now, "limit": limit})
         return [_outbox_message(row) for row in rows]
 
-    async def claim(self, message_id: int, now: datetime, until: datetime) -> bool:
-        params = {"row_id": message_id, "now": now, "until": until}
+    async def claim(self, message_id: int, now: datetime, until: datetime, token: str) -> bool:
+        params = {"row_id": message_id, "now": now, "until": until, "token": token}
         return (await self._execute(_CLAIM, params)).rowcount == 1
 
-    async def update(self, message: OutboxMessage) -> None:
-        await self._execute(_UPDATE_MESSAGE, {"row_id": message.id, **_outbox_values(message)})
+    async def update_claimed(self, message: OutboxMessage, token: str) -> bool:
+        params = {"row_id": message.id, "held_by": token, **_outbox_values(message)}
+        return (await self._execute(_UPDATE_CLAIMED, params)).rowcount == 1
 
     async def close_pending_for_chat(self, address: ChatAddress, reason: str) -> int:
         """Marks every pending message to that chat (all its threads) undeliverable."""
@@ -610,9 +646,6 @@ def _chat_upserts(insert: Callable[[Table], Any]) -> dict[str, Any]:
 
 
 _CHAT_UPSERT = _PerDialect(_chat_upserts)
-_CHAT_ACTIVE = select(chats.c.active).where(
-    chats.c.platform == bindparam("platform"), chats.c.chat_id == bindparam("chat_id")
-)
 
 
 class SqlChatRepository(_SqlRepository, ChatRepository):
@@ -640,12 +673,6 @@ class SqlChatRepository(_SqlRepository, ChatRepository):
         """Marks the chat inactive (gone, or it blocked the bot), remembering why."""
         await self._upsert("deactivate", address, {"active": False, "inactive_reason": reason})
 
-    async def is_active(self, address: ChatAddress) -> bool:
-        """False only for a chat that was deactivated; a chat never seen counts as active."""
-        params = {"platform": address.platform, "chat_id": address.chat_id}
-        active = (await self._execute(_CHAT_ACTIVE, params)).scalar_one_or_none()
-        return True if active is None else bool(active)
-
 
 def _user_upserts(insert: Callable[[Table], Any]) -> dict[str, Any]:
     statement = insert(users)
@@ -666,8 +693,6 @@ def _user_upserts(insert: Callable[[Table], Any]) -> dict[str, Any]:
 
 _USER_UPSERT = _PerDialect(_user_upserts)
 _USER_BANNED = select(users.c.banned).where(users.c.key == bindparam("key"))
-_COUNT_USERS = select(func.count()).select_from(users)
-_ADD_AUDIT = insert(audit_log)
 
 
 class SqlUserRepository(_SqlRepository, UserRepository):
@@ -691,11 +716,34 @@ class SqlUserRepository(_SqlRepository, UserRepository):
         """Bans or unbans `key`, creating the user row if needed (ban before first contact)."""
         await self._upsert("ban", key, "", banned)
 
-    async def count(self) -> int:
-        return (await self._execute(_COUNT_USERS)).scalar_one()
+
+_ADD_OFFER = insert(offers)
+_TAKE_OFFER = (
+    delete(offers)
+    .where(
+        offers.c.token == bindparam("token"),
+        offers.c.owner == bindparam("owner"),
+        offers.c.platform == bindparam("platform"),
+        offers.c.chat_id == bindparam("chat_id"),
+        offers.c.created_at >= bindparam("since"),
+    )
+    .returning(offers.c.url)
+)
+_FORGET_OLD_OFFERS = delete(offers).where(offers.c.created_at < bindparam("since"))
 
 
-class SqlAuditRepository(_SqlRepository, AuditRepository):
-    async def record(self, actor: str, action: str, detail: str, at: datetime) -> None:
-        values = {"actor": actor, "action": action, "detail": detail, "at": at}
-        await self._execute(_ADD_AUDIT, values)
+class SqlOfferRepository(_SqlRepository, OfferRepository):
+    async def put(
+        self, token: str, owner: str, address: ChatAddress, url: str, at: datetime
+    ) -> None:
+        values = {"token": token, "owner": owner, "url": url, "created_at": at}
+        await self._execute(_ADD_OFFER, {**values, **_chat_params(address)})
+
+    async def take(
+        self, token: str, owner: str, address: ChatAddress, since: datetime
+    ) -> str | None:
+        params = {"token": token, "owner": owner, "since": since, **_chat_params(address)}
+        url = (await self._execute(_TAKE_OFFER, params)).scalar_one_or_none()
+        # Offers nobody pressed are forgotten here rather than by a job of their own.
+        await self._execute(_FORGET_OLD_OFFERS, {"since": since})
+        return url

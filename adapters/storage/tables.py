@@ -13,12 +13,11 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
-    Text,
     UniqueConstraint,
 )
 from sqlmodel import Field, SQLModel
 
-from adapters.storage.types import ExactDecimal, UTCDateTime
+from adapters.storage.types import ExactDecimal, SafeString, SafeText, UTCDateTime
 
 # Deterministic constraint names: Alembic can only alter or drop named constraints, and
 # SQLite batch migrations need them to rebuild a table.
@@ -37,10 +36,12 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 # Short identifiers (platform names, chat ids, user keys, enum values).
 PLATFORM = String(16)
-CHAT_ID = String(64)
-USER_KEY = String(128)
+CHAT_ID = SafeString(64)
+USER_KEY = SafeString(128)
 CODE = String(32)
 CURRENCY = String(3)
+TOKEN = String(32)
+Text = SafeText  # every free text column: titles, names, reasons, URLs
 
 
 class UserRow(SQLModel, table=True):
@@ -71,11 +72,15 @@ class ChatRow(SQLModel, table=True):
 class ProductRow(SQLModel, table=True):
     __tablename__ = "products"
     __table_args__ = (
-        UniqueConstraint("url"),
+        # A hash, not the URL itself: PostgreSQL's btree refuses keys over 2704 bytes, and a
+        # product URL may be up to 4096 characters.
+        UniqueConstraint("url_key"),
         Index("ix_products_status_last_success_at", "status", "last_success_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    # SHA-256 of the URL and the CSS selector: one product row per way of reading a page.
+    url_key: str = Field(sa_type=String(64))
     url: str = Field(sa_type=Text)
     title: str | None = Field(default=None, sa_type=Text)
     image: str | None = Field(default=None, sa_type=Text)
@@ -97,6 +102,7 @@ class ProductRow(SQLModel, table=True):
     low_all: Decimal | None = Field(default=None, sa_type=ExactDecimal)
     high_all: Decimal | None = Field(default=None, sa_type=ExactDecimal)
     body_digest: str | None = Field(default=None, sa_type=String(64))
+    claim_token: str | None = Field(default=None, sa_type=TOKEN)
 
 
 class PricePointRow(SQLModel, table=True):
@@ -197,6 +203,22 @@ class OutboxRow(SQLModel, table=True):
     # No foreign key: a message outlives whatever produced it (and feeds have no watch).
     watch_id: int | None = None
     owner: str | None = Field(default=None, sa_type=USER_KEY)
+    claim_token: str | None = Field(default=None, sa_type=TOKEN)
+
+
+class OfferRow(SQLModel, table=True):
+    """State a button press needs (the link behind a "Track it" offer)."""
+
+    __tablename__ = "offers"
+    __table_args__ = (UniqueConstraint("token"), Index("ix_offers_created_at", "created_at"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    token: str = Field(sa_type=TOKEN)
+    owner: str = Field(sa_type=USER_KEY)
+    platform: str = Field(sa_type=PLATFORM)
+    chat_id: str = Field(sa_type=CHAT_ID)
+    url: str = Field(sa_type=Text)
+    created_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class AuditRow(SQLModel, table=True):
@@ -224,4 +246,5 @@ watches = table_of(WatchRow)
 holdings = table_of(HoldingRow)
 feeds = table_of(FeedRow)
 outbox = table_of(OutboxRow)
+offers = table_of(OfferRow)
 audit_log = table_of(AuditRow)

@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Numeric, String
+from sqlalchemy import DateTime, Dialect, Numeric, String, Text
 from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from core.text import storable
 
 
 class ExactDecimal(TypeDecorator[Decimal]):
@@ -44,6 +46,25 @@ class ExactDecimal(TypeDecorator[Decimal]):
         if value is None:
             return None
         return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+class SafeText(TypeDecorator[str]):
+    """Text that SQLite and PostgreSQL both accept the same way: a NUL (PostgreSQL refuses
+    it) is dropped and a lone surrogate (neither driver can encode it) becomes U+FFFD, so a
+    hostile title is stored alike everywhere instead of failing on one database only."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else storable(str(value))
+
+
+class SafeString(SafeText):
+    """SafeText with a length, for short identifiers (chat ids, user keys)."""
+
+    impl = String
+    cache_ok = True
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -17,8 +17,8 @@ from sqlalchemy.sql.base import Executable
 from adapters.storage import inline_sqlite
 from adapters.storage.engine import sqlite_pragmas
 from adapters.storage.repositories import (
-    SqlAuditRepository,
     SqlChatRepository,
+    SqlOfferRepository,
     SqlOutboxRepository,
     SqlPricePointRepository,
     SqlProductRepository,
@@ -40,7 +40,7 @@ class _SqlRepositories(UnitOfWork):
         self.outbox = SqlOutboxRepository(self)
         self.chats = SqlChatRepository(self)
         self.users = SqlUserRepository(self)
-        self.audit = SqlAuditRepository(self)
+        self.offers = SqlOfferRepository(self)
 
     async def execute(self, statement: Executable, params: dict[str, Any] | None) -> Any:
         raise NotImplementedError

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
 from aiolimiter import AsyncLimiter
@@ -17,22 +19,26 @@ from telegram import (
     Message,
     MessageEntity,
     Update,
+    User,
 )
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
+    BaseUpdateProcessor,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
+    ExtBot,
     MessageHandler,
     filters,
 )
 
 from adapters.telegram.outgoing import send_reply
 from adapters.telegram.render import TextPart, render_reply
-from core.dispatcher import ChatFrontDoor
+from core.chat.dispatcher import APOLOGY, ChatFrontDoor
+from core.chat.registry import Registry
 from core.errors import PricebotError
 from core.model import ChatAddress, ChatContext, ChatKind, UserRef
 from core.reply import Reply
@@ -40,12 +46,8 @@ from core.reply import Reply
 log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
-APOLOGY = "Sorry, something went wrong on my side. Please try again in a minute."
-# Only these commands need to know whether the sender administers the group: asking
-# Telegram (getChatMember) for every command would spend rate limit for nothing.
-COMMANDS_NEEDING_ADMIN = frozenset({"feed"})
 ADMIN_STATUSES = frozenset({ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER})
-CONCURRENT_UPDATES = 32  # a /track waits for a shop page; other chats should not wait for it
+CONCURRENT_CHATS = 32  # a /track waits for a shop page; other chats should not wait for it
 RETRY_AFTER_RETRIES = 2
 _CHAT_KINDS = {
     ChatType.PRIVATE: ChatKind.PRIVATE,
@@ -120,65 +122,119 @@ def file_url_for(base_url: str) -> str:
     return f"{prefix}/file/bot{rest}"
 
 
-def command_names(front_door: ChatFrontDoor) -> list[str]:
-    """Every command the front door knows, private and group, lower case, no slash."""
-    names: list[str] = []
-    for kind in ("private", "group"):
-        for command, _description in front_door.command_list(kind):
-            name = command.lstrip("/").lower()
-            if name not in names:
-                names.append(name)
-    return names
+class ChatFairUpdateProcessor(BaseUpdateProcessor):
+    """Each chat's updates run one at a time and in order, and at most `concurrency` chats
+    are served at once. A flood from one chat (and its replies waiting in that chat's rate
+    limiter) then holds one slot, never all of them, so other chats are answered at once.
+
+    PTB's own limit is set far above ours: it holds its slot while an update waits for its
+    chat's turn, which is exactly what must not happen."""
+
+    def __init__(self, concurrency: int = CONCURRENT_CHATS) -> None:
+        super().__init__(max_concurrent_updates=1_000_000)
+        self._concurrency = concurrency
+        self._slots: asyncio.Semaphore | None = None
+        self._chats: dict[object, tuple[asyncio.Lock, int]] = {}
+
+    async def initialize(self) -> None:
+        self._slots = asyncio.Semaphore(self._concurrency)
+
+    async def shutdown(self) -> None:
+        self._chats.clear()
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self._concurrency)
+        key = _chat_key(update)
+        lock, users = self._chats.get(key) or (asyncio.Lock(), 0)
+        self._chats[key] = (lock, users + 1)
+        try:
+            async with lock, self._slots:
+                await coroutine
+        finally:
+            lock, users = self._chats[key]
+            if users <= 1:
+                del self._chats[key]
+            else:
+                self._chats[key] = (lock, users - 1)
 
 
-def build_application(
-    *,
-    token: str,
-    base_url: str,
-    front_door: ChatFrontDoor,
-    rate_limit: bool = True,
-) -> Application:
-    """A ready-to-start Application: one CommandHandler per command, bare text in private
-    chats, button presses. The caller initializes, starts and stops it (bot/runtime.py)."""
-    builder = (
-        Application.builder()
-        .token(token)
-        .base_url(base_url)
-        .base_file_url(file_url_for(base_url))
-        .concurrent_updates(CONCURRENT_UPDATES)
+def _chat_key(update: object) -> object:
+    if isinstance(update, Update) and update.effective_chat is not None:
+        return update.effective_chat.id
+    return update  # no chat: its own queue
+
+
+def build_bot(token: str, base_url: str, *, rate_limit: bool = True) -> ExtBot[Any]:
+    """The bot that both the chat front end and the notifier use: one rate limiter sees
+    every message pricebot sends to Telegram."""
+    return ExtBot(
+        token,
+        base_url=base_url,
+        base_file_url=file_url_for(base_url),
+        rate_limiter=ChatRateLimiter() if rate_limit else None,
     )
-    if rate_limit:
-        builder = builder.rate_limiter(ChatRateLimiter())
-    application = builder.build()
 
+
+def build_application(bot: ExtBot[Any], front_door: ChatFrontDoor) -> Application:
+    """A ready-to-start Application whose handlers come from the command registry: one
+    CommandHandler per command, bare text in private chats, unknown commands addressed to
+    this bot in groups, button presses. The caller initializes, starts and stops it."""
+    application = (
+        Application.builder().bot(bot).concurrent_updates(ChatFairUpdateProcessor()).build()
+    )
     handlers = TelegramHandlers(front_door)
     # Edited messages are left out: editing "/track ..." must not track a second time.
     new_posts = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST
-    for name in command_names(front_door):
+    for name in front_door.registry.top_level_names():
         application.add_handler(CommandHandler(name, handlers.on_text, filters=new_posts))
     # Private chats: bare product links, chatter and unknown commands go to the front door,
-    # which answers them (an offer to track, or help). In groups other text is not ours.
+    # which answers them (an offer to track, or help). In groups other text is not ours,
+    # except an unknown command addressed to this very bot, which gets an answer.
     application.add_handler(
         MessageHandler(
             filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & filters.TEXT,
             handlers.on_text,
         )
     )
+    application.add_handler(
+        MessageHandler(new_posts & filters.COMMAND & _AddressedToThisBot(), handlers.on_text)
+    )
     application.add_handler(CallbackQueryHandler(handlers.on_button))
     application.add_error_handler(handlers.on_error)
     return application
 
 
-async def register_commands(bot: Bot, front_door: ChatFrontDoor) -> None:
+class _AddressedToThisBot(filters.MessageFilter):
+    """A command written /name@ThisBot (the bot's username is known once it is initialized)."""
+
+    def filter(self, message: Message) -> bool:
+        command = _command_word(message)
+        bot_name = message.get_bot().username if message.get_bot() else None
+        return bool(command and bot_name and command[1].lower() == bot_name.lower())
+
+
+def menu(registry: Registry, chat_kind: ChatKind) -> list[tuple[str, str]]:
+    """(command, description) for one kind of chat: every visible top-level command; a
+    group of subcommands ("holdings add", "holdings remove") is one entry."""
+    entries: dict[str, str] = {}
+    for spec in registry.visible(chat_kind):
+        word = spec.words[0]
+        if len(spec.words) == 1:
+            entries[word] = spec.summary
+        else:
+            subs = " | ".join(sub.words[1] for sub in registry.subcommands(word))
+            entries.setdefault(word, f"/{word} {subs}")
+    return list(entries.items())
+
+
+async def register_commands(bot: Bot, registry: Registry) -> None:
     """The command menus: one list for private chats, one for groups (setMyCommands)."""
     for kind, scope in (
-        ("private", BotCommandScopeAllPrivateChats()),
-        ("group", BotCommandScopeAllGroupChats()),
+        (ChatKind.PRIVATE, BotCommandScopeAllPrivateChats()),
+        (ChatKind.GROUP, BotCommandScopeAllGroupChats()),
     ):
-        commands = [
-            BotCommand(command.lstrip("/").lower(), description)
-            for command, description in front_door.command_list(kind)
-        ]
+        commands = [BotCommand(name, description) for name, description in menu(registry, kind)]
         await bot.set_my_commands(commands, scope=scope)
 
 
@@ -195,7 +251,7 @@ class TelegramHandlers:
             return
         thread_id = _topic_thread(message)
         try:
-            chat_context = await self._context_for_message(message, context.bot)
+            chat_context = self._context_for_message(message, context.bot)
             reply = await self._front_door.handle_text(chat_context, message.text)
             if reply is not None:
                 await send_reply(context.bot, message.chat.id, reply, message_thread_id=thread_id)
@@ -216,11 +272,14 @@ class TelegramHandlers:
         thread_id = _topic_thread(message)
         try:
             reply = await self._front_door.handle_action(
-                self._context_for_button(query, message), query.data
+                self._context_for_button(query, message, context.bot), query.data
             )
         except Exception as error:
             log.exception("handling button %r in chat %s failed", query.data, message.chat.id)
             await _answer(query, _apology_text(error), alert=True)
+            return
+        if reply is None:
+            await _answer(query)
             return
         if reply.is_error and len(reply.text) <= 200:
             # An error ("that watch is gone") must not wipe out the alert the button is on.
@@ -235,59 +294,109 @@ class TelegramHandlers:
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Errors outside the handlers above (e.g. polling): logged, never raised."""
-        log.error("telegram adapter error", exc_info=context.error)
+        log.error("telegram adapter error: %s", _describe(context.error))
 
-    async def _context_for_message(self, message: Message, bot: Bot) -> ChatContext:
+    def _context_for_message(self, message: Message, bot: Bot) -> ChatContext:
         chat = message.chat
         kind = _CHAT_KINDS.get(chat.type, ChatKind.GROUP)
-        if kind is ChatKind.CHANNEL or message.from_user is None:
-            # Channel posts (and anonymous admins) speak as the chat itself.
-            sender = message.sender_chat or chat
-            user = UserRef(PLATFORM, str(sender.id), sender.title or "")
-        else:
-            user = UserRef(PLATFORM, str(message.from_user.id), message.from_user.full_name)
-        is_admin = False
-        if kind is not ChatKind.PRIVATE and _command(message) in COMMANDS_NEEDING_ADMIN:
-            is_admin = await _administers(bot, chat, message)
         return ChatContext(
-            user=user,
+            user=_acting_user(message, kind),
             address=ChatAddress(PLATFORM, str(chat.id), _thread_str(message)),
             chat_kind=kind,
-            is_chat_admin=is_admin,
+            admin_check=lambda: _administers(bot, chat, message.sender_chat, message.from_user),
         )
 
     @staticmethod
-    def _context_for_button(query: CallbackQuery, message: Message) -> ChatContext:
+    def _context_for_button(query: CallbackQuery, message: Message, bot: Bot) -> ChatContext:
         chat = message.chat
         return ChatContext(
             user=UserRef(PLATFORM, str(query.from_user.id), query.from_user.full_name),
             address=ChatAddress(PLATFORM, str(chat.id), _thread_str(message)),
             chat_kind=_CHAT_KINDS.get(chat.type, ChatKind.GROUP),
+            admin_check=lambda: _administers(bot, chat, None, query.from_user),
         )
 
 
-def _command(message: Message) -> str | None:
-    """`feed` for "/feed@PricebotBot on"; None when the message is not a command."""
+def _acting_user(message: Message, kind: ChatKind) -> UserRef:
+    """Who acts: the person, or the chat a message was sent on behalf of.
+
+    Anonymous group admins arrive "from" GroupAnonymousBot and posts sent as a channel "from"
+    ChannelBot: the same placeholder user for everyone, so it cannot be who acts. The chat
+    they speak for (`sender_chat`) is, scoped to the chat it speaks in: an anonymous admin
+    is the group itself, a channel speaking in a group is that channel in that group."""
+    chat = message.chat
+    sender_chat = message.sender_chat
+    if kind is ChatKind.CHANNEL or (sender_chat is not None and sender_chat.id == chat.id):
+        return UserRef(PLATFORM, str(chat.id), chat.title or "")
+    if sender_chat is not None:
+        return UserRef(PLATFORM, f"{sender_chat.id}@{chat.id}", sender_chat.title or "")
+    if message.from_user is None:
+        return UserRef(PLATFORM, str(chat.id), chat.title or "")
+    return UserRef(PLATFORM, str(message.from_user.id), message.from_user.full_name)
+
+
+def _command_word(message: Message) -> tuple[str, str] | None:
+    """('feed', 'PricebotBot') for "/feed@PricebotBot on"; None when it is not a command."""
     entities = message.entities
     if not entities or entities[0].type != MessageEntity.BOT_COMMAND or entities[0].offset:
         return None
     word = message.parse_entity(entities[0])
-    return word[1:].split("@", 1)[0].lower()
+    name, _, bot_name = word[1:].partition("@")
+    return name.lower(), bot_name
 
 
-async def _administers(bot: Bot, chat: Chat, message: Message) -> bool:
+async def _administers(bot: Bot, chat: Chat, sender_chat: Chat | None, user: User | None) -> bool:
     if chat.type == ChatType.CHANNEL:
         return True  # only a channel's admins can post in it
-    if message.sender_chat is not None and message.sender_chat.id == chat.id:
-        return True  # an anonymous group admin, posting as the group
-    if message.from_user is None:
+    if sender_chat is not None:
+        return sender_chat.id == chat.id  # an anonymous admin speaks as the group itself
+    if user is None:
         return False
     try:
-        member = await bot.get_chat_member(chat.id, message.from_user.id)
+        member = await bot.get_chat_member(chat.id, user.id)
     except TelegramError as error:
         log.warning("getChatMember in chat %s failed: %s", chat.id, error)
         return False
     return member.status in ADMIN_STATUSES
+
+
+class _OneLineErrors(logging.Filter):
+    """Turns PTB's tracebacks into one warning line. Used while stopping: the last getUpdates,
+    which only confirms updates already handled, may time out or be cut off, and PTB logs
+    that with a full traceback although nothing is wrong."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            first_line = record.getMessage().split("\n", 1)[0].split(": ", 1)[0]
+            record.msg, record.args = f"{first_line} ({_describe(error)})", None
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+@contextlib.contextmanager
+def quiet_stop() -> Iterator[None]:
+    """While the Application stops, its errors are logged as single lines."""
+    quiet = _OneLineErrors()
+    loggers = [
+        logging.getLogger(name) for name in ("telegram.ext.Updater", "telegram.ext.Application")
+    ]
+    for logger in loggers:
+        logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(quiet)
+
+
+def _describe(error: BaseException | None) -> str:
+    """One line for an error PTB hands us outside a handler (the traceback of a failed
+    getUpdates says nothing an operator can act on)."""
+    if error is None:
+        return "unknown error"
+    return f"{type(error).__name__}: {error}"
 
 
 def _topic_thread(message: Message) -> int | None:

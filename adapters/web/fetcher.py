@@ -25,6 +25,7 @@ from core.errors import (
     TooLarge,
     TooManyRedirects,
     TransientFetchError,
+    Unreachable,
 )
 from core.model import FetchResult
 from core.ports import Fetcher
@@ -176,8 +177,15 @@ class HttpFetcher(Fetcher):
                     return await self._exchange(target, conditional, cookies, gate)
             except (TimeoutError, httpx.TimeoutException) as error:
                 raise _Retry(Timeout()) from error
+            except httpx.ConnectError as error:
+                # Refused, no route, or a name that does not resolve: retried (a restarting
+                # server), then said as it is rather than as "a temporary error".
+                raise _Retry(Unreachable()) from error
             except (httpx.NetworkError, httpx.RemoteProtocolError, DecodingFailed) as error:
                 raise _Retry(TransientFetchError()) from error
+            except httpx.InvalidURL as error:
+                # Not an HTTPError: an address httpx cannot even build a request for.
+                raise InvalidUrl("The shop sent me to an address that is not valid.") from error
             except httpx.HTTPError as error:  # e.g. a header value h11 refuses to send
                 raise FetchError(
                     "I could not send a valid request to that shop. Check the link."
@@ -341,7 +349,10 @@ def _redirect_target(current: httpx.URL, location: str) -> httpx.URL:
         following = current.join(location)
     except (httpx.InvalidURL, ValueError, TypeError) as error:
         raise InvalidUrl("The shop redirected to an address that is not valid.") from error
-    return _web_url(following)
+    try:
+        return _web_url(following)
+    except InvalidUrl:
+        raise InvalidUrl("The shop redirected to an address that is not valid.") from None
 
 
 def _web_url(url: httpx.URL) -> httpx.URL:

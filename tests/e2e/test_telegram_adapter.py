@@ -10,15 +10,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
-from telegram import Bot
+from telegram import Bot, Update
+from telegram.error import TimedOut
 from telegram.ext import Application
 from telegram.request import HTTPXRequest
 
 from adapters.telegram.app import (
-    APOLOGY,
+    ChatFairUpdateProcessor,
     ChatRateLimiter,
     build_application,
+    build_bot,
     file_url_for,
+    quiet_stop,
     register_commands,
 )
 from adapters.telegram.notifier import TelegramNotifier
@@ -31,6 +34,7 @@ from adapters.telegram.render import (
     split_text,
     utf16_units,
 )
+from core.chat.dispatcher import APOLOGY
 from core.errors import ChatGone, RateLimited, TransientDeliveryError
 from core.model import ChatAddress, ChatContext, ChatKind, UserRef
 from core.reply import Button, Reply
@@ -73,9 +77,7 @@ async def running_bot(
     telegram: FakeTelegram, front_door: RecordingFrontDoor
 ) -> AsyncIterator[Application]:
     """The Application as bot/runtime.py runs it: initialize, start, poll; then stop it all."""
-    application = build_application(
-        token=telegram.token, base_url=telegram.base_url, front_door=front_door
-    )
+    application = build_application(build_bot(telegram.token, telegram.base_url), front_door)
     await application.initialize()
     await application.start()
     assert application.updater is not None
@@ -118,7 +120,6 @@ async def test_private_track_reaches_the_front_door_and_the_reply_arrives(
         user=UserRef("telegram", str(ALICE), "Alice"),
         address=ChatAddress("telegram", str(ALICE), None),
         chat_kind=ChatKind.PRIVATE,
-        is_chat_admin=False,
     )
     assert reply.text == (
         "Tracking Blue Kettle\n\nNow €30.00, in stock. I will tell you when it drops."
@@ -174,7 +175,7 @@ async def test_a_forum_topic_gets_its_reply_in_the_same_topic(
     assert ctx.chat_kind is ChatKind.GROUP
 
 
-async def test_only_feed_asks_telegram_whether_the_sender_is_an_admin(
+async def test_only_commands_needing_an_admin_ask_telegram_whether_the_sender_is_one(
     telegram: FakeTelegram, front_door: RecordingFrontDoor
 ) -> None:
     telegram.add_chat(GROUP, "supergroup", title="Deals")
@@ -185,10 +186,8 @@ async def test_only_feed_asks_telegram_whether_the_sender_is_an_admin(
         telegram.push_message(GROUP, ALICE, "/watches", chat_type="supergroup")
         await telegram.wait_until(lambda: len(telegram.sent(GROUP)) == 3)
 
-    admin_by_user = {ctx.user.user_id: ctx.is_chat_admin for ctx in front_door.contexts_for("feed")}
-    assert admin_by_user == {str(ALICE): True, str(BOB): False}
-    [watches] = front_door.contexts_for("watches")
-    assert watches.is_chat_admin is False
+    assert sorted(front_door.admin_answers) == [(str(ALICE), True), (str(BOB), False)]
+    assert len(front_door.contexts_for("watches")) == 1
     assert len(telegram.calls_to("getChatMember")) == 2
 
 
@@ -371,7 +370,7 @@ async def test_register_commands_sets_both_scopes(
     telegram: FakeTelegram, front_door: RecordingFrontDoor
 ) -> None:
     async with running_bot(telegram, front_door) as application:
-        await register_commands(application.bot, front_door)
+        await register_commands(application.bot, front_door.registry)
     assert telegram.commands("all_private_chats") == PRIVATE_COMMANDS
     assert telegram.commands("all_group_chats") == GROUP_COMMANDS
 
@@ -503,3 +502,69 @@ def test_keyboard_rows_hold_two_buttons() -> None:
 def test_file_url_sits_next_to_the_api_url() -> None:
     assert file_url_for("https://api.telegram.org/bot") == "https://api.telegram.org/file/bot"
     assert file_url_for("http://127.0.0.1:81/bot") == "http://127.0.0.1:81/file/bot"
+
+
+# ----- fairness ---------------------------------------------------------------------------------
+
+
+def _update(chat_id: int, update_id: int) -> Update:
+    return Update.de_json(
+        {
+            "update_id": update_id,
+            "message": {
+                "message_id": update_id,
+                "date": 0,
+                "chat": {"id": chat_id, "type": "private"},
+                "from": {"id": chat_id, "is_bot": False, "first_name": "U"},
+                "text": "/watches",
+            },
+        },
+        None,
+    )
+
+
+async def test_one_chats_waiting_updates_hold_one_slot_not_all() -> None:
+    """Updates of a chat whose replies wait (in its rate limiter) used to take every shared
+    slot, so nobody else was answered until they were sent."""
+    processor = ChatFairUpdateProcessor(concurrency=4)
+    await processor.initialize()
+    release = asyncio.Event()
+    started: list[int] = []
+
+    async def waits_to_send(chat_id: int) -> None:
+        started.append(chat_id)
+        await release.wait()
+
+    flood = [
+        asyncio.create_task(processor.process_update(_update(BOB, n), waits_to_send(BOB)))
+        for n in range(100)
+    ]
+    await asyncio.sleep(0)
+    other = asyncio.create_task(processor.process_update(_update(ALICE, 500), waits_to_send(ALICE)))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    # Bob's chat holds one slot (its updates run one at a time); Alice's starts at once.
+    assert started == [BOB, ALICE]
+    release.set()
+    await asyncio.gather(*flood, other)
+    assert started.count(BOB) == 100
+    await processor.shutdown()
+
+
+def test_errors_while_stopping_are_one_line_not_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """PTB logs a failed last getUpdates (it only confirms handled updates) with a traceback."""
+    updater_log = logging.getLogger("telegram.ext.Updater")
+    with quiet_stop():
+        try:
+            raise TimedOut("Pool timeout: All connections in the connection pool are occupied.")
+        except TimedOut:
+            updater_log.exception(
+                "Error while calling `get_updates` one more time to mark all fetched updates "
+                "as read: %s. Suppressing error to ensure graceful shutdown.",
+                "x",
+            )
+    [record] = [r for r in caplog.records if r.name == "telegram.ext.Updater"]
+    assert record.levelname == "WARNING" and record.exc_info is None
+    assert "\n" not in caplog.text.strip() and "TimedOut: Pool timeout" in record.getMessage()

@@ -31,6 +31,7 @@ BOT_NAME = "PricebotTestBot"
 ALICE = 111
 BOB = 222
 FORUM = -100300
+GROUP_CHAT = -100400
 TOPIC = 77
 ALERT_BUTTONS = ["Open", "Chart", "Snooze 24 h", "Stop tracking"]
 
@@ -97,13 +98,8 @@ async def running(
         **overrides,
     )
     clock = FakeClock()
-    runtime = Runtime(settings, clock=clock)
-    try:
-        await runtime.migrate_if_sqlite()
-        await runtime.start_telegram()
+    async with Runtime(settings, clock=clock, fronts={"telegram"}) as runtime:
         yield Harness(runtime, clock, telegram)
-    finally:
-        await runtime.close()
 
 
 # ----- track -> price drop -> alert -> stop -------------------------------------------------------
@@ -133,18 +129,18 @@ async def test_private_track_alert_and_stop_button(
         assert [b["text"] for b in alert.buttons] == ALERT_BUTTONS
         open_button, *actions = alert.buttons
         assert open_button["url"] == shop.url("kettle")
-        assert [b["callback_data"] for b in actions] == ["chart:1", "snooze:1", "stop:1"]
+        assert [b["callback_data"] for b in actions] == ["history 1", "snooze 1", "untrack 1"]
 
         query = telegram.push_callback(ALICE, ALICE, alert.message_id, actions[-1]["callback_data"])
         await telegram.wait_until(lambda: telegram.edits)
         [edit] = telegram.edits
         assert edit.message_id == alert.message_id
-        assert edit.text == "Stopped tracking #1. You will get no more alerts for it."
+        assert edit.text == "Stopped tracking #1. No more alerts for it."
         assert telegram.message(ALICE, alert.message_id).get("reply_markup") is None
         assert [a.callback_query_id for a in telegram.answered_callbacks] == [query]
         assert not (await h.watch(1)).active
         listing = await h.say(ALICE, ALICE, "/watches")
-        assert listing.text.startswith("You are not tracking anything yet")
+        assert listing.text.startswith("Nothing is tracked in this chat yet")
 
         # Nobody watches the kettle any more: it is not fetched, nothing alerts.
         shop.set_price("kettle", Decimal("29.90"))
@@ -179,11 +175,16 @@ async def test_group_and_private_users_never_see_each_others_watches(
         bob_list = await h.say(FORUM, BOB, f"/watches@{BOT_NAME}", "supergroup", TOPIC)
         assert "#2 " in bob_list.text and "#1" not in bob_list.text
         assert "Kettle" not in bob_list.text and bob_list.message_thread_id == TOPIC
+        # Alice asks in the group: the group's watches, never her private ones.
+        in_group = await h.say(FORUM, ALICE, "/watches", "supergroup", TOPIC)
+        assert "#2 " in in_group.text and "Kettle" not in in_group.text
 
         refused = await h.say(ALICE, ALICE, "/untrack 2")
-        assert refused.text.startswith("You have no watch #2.")
+        assert refused.text.startswith("There is no watch #2 in this chat.")
         refused = await h.say(FORUM, BOB, f"/untrack@{BOT_NAME} 1", "supergroup", TOPIC)
-        assert refused.text.startswith("You have no watch #1.")
+        assert refused.text.startswith("There is no watch #1 in this chat.")
+        refused = await h.say(FORUM, ALICE, "/untrack 1", "supergroup", TOPIC)
+        assert refused.text.startswith("There is no watch #1 in this chat.")
         assert (await h.watch(1)).active and (await h.watch(2)).active
 
         shop.set_price("headphones", Decimal("99.00"))
@@ -195,15 +196,89 @@ async def test_group_and_private_users_never_see_each_others_watches(
         assert alert.message_thread_id == TOPIC
         assert all(not m.text.startswith("Price drop") for m in telegram.sent(ALICE))
 
-        # Alice, also in the group, presses "stop" under Bob's alert: refused, alert kept.
+        # Alice, also in the group but no admin, presses "stop" under Bob's alert: refused,
+        # the alert kept; Telegram was asked whether she administers the group.
         stop = alert.buttons[-1]["callback_data"]
         telegram.push_callback(FORUM, ALICE, alert.message_id, stop)
         await telegram.wait_until(lambda: telegram.answered_callbacks)
         [answer] = telegram.answered_callbacks
         assert answer.show_alert and answer.text is not None
-        assert answer.text.startswith("You have no watch #2.")
+        assert "only they or a chat admin" in answer.text
+        assert telegram.calls_to("getChatMember")
         assert telegram.edits == []
         assert (await h.watch(2)).active
+
+
+async def test_anonymous_admins_and_channels_act_for_their_own_chat_only(
+    tmp_path: Path, telegram: FakeTelegram, shop: DemoShop
+) -> None:
+    """Every anonymous admin arrives "from" the same GroupAnonymousBot: acting as that user
+    made all of them one person, so group B listed and untracked group A's watch."""
+    group_a, group_b, channel = -100701, -100702, -100703
+    async with running(tmp_path, telegram) as h:
+
+        async def anonymous(group: int, line: str, **sender: Any) -> SentMessage:
+            before = len(telegram.sent(group))
+            telegram.push_message(group, ALICE, line, "supergroup", **sender)
+            await telegram.wait_until(lambda: len(telegram.sent(group)) > before)
+            return telegram.sent(group)[before]
+
+        made = await anonymous(group_a, f"/track {shop.url('kettle')} 45", anonymous_admin=True)
+        assert made.text.startswith("Now tracking #1:")
+        listing = await anonymous(group_b, "/watches", anonymous_admin=True)
+        assert "Kettle" not in listing.text
+        refused = await anonymous(group_b, "/untrack 1", anonymous_admin=True)
+        assert refused.text.startswith("There is no watch #1 in this chat.")
+        # A channel posting in group A is neither group A's anonymous admin nor a member
+        # who made the watch: it may see the group's list but not change the watch.
+        seen = await anonymous(group_a, "/watches", as_channel=channel)
+        assert "Kettle" in seen.text
+        refused = await anonymous(group_a, "/untrack 1", as_channel=channel)
+        assert "only they or a chat admin" in refused.text
+        assert (await h.watch(1)).active
+        # Group A's anonymous admin may change it (no getChatMember needed: it is the group).
+        done = await anonymous(group_a, "/untrack 1", anonymous_admin=True)
+        assert done.text.startswith("Stopped tracking #1")
+        owners = {row.owner for row in await h.rows("SELECT owner FROM watches")}
+        assert owners == {f"telegram:{group_a}"}
+
+
+async def test_unknown_commands_are_answered_only_when_addressed_to_this_bot_in_groups(
+    tmp_path: Path, telegram: FakeTelegram
+) -> None:
+    async with running(tmp_path, telegram) as h:
+        telegram.push_message(GROUP_CHAT, ALICE, "/frobnicate", "supergroup")
+        telegram.push_message(GROUP_CHAT, ALICE, "/frobnicate@SomeOtherBot", "supergroup")
+        telegram.push_message(GROUP_CHAT, ALICE, f"/frobnicate@{BOT_NAME}", "supergroup")
+        await telegram.wait_until(lambda: len(telegram.sent(GROUP_CHAT)) >= 1)
+        await telegram.wait_until(lambda: telegram.pending_updates == [])
+        [answer] = telegram.sent(GROUP_CHAT)
+        assert "I do not know the command /frobnicate" in answer.text
+        private = await h.say(ALICE, ALICE, "/frobnicate")
+        assert "/help" in private.text
+
+
+async def test_a_flood_in_one_chat_does_not_delay_another(
+    tmp_path: Path, telegram: FakeTelegram
+) -> None:
+    """Replies waiting in one chat's rate limiter used to hold all the shared update slots:
+    after 60 messages from one user another user's /help waited 25 s."""
+    # Ten commands a minute keeps the flood's own answers (and this test) short.
+    async with running(tmp_path, telegram, commands_per_minute=10) as h:
+        for n in range(60):
+            telegram.push_message(BOB, BOB, f"/watches {n % 3 + 1}")
+        await telegram.wait_until(lambda: len(telegram.sent(BOB)) >= 2)
+        started = time.monotonic()
+        answer = await h.say(ALICE, ALICE, "/help")
+        waited = time.monotonic() - started
+        assert answer.text.startswith("Commands:")
+        assert waited < 1.0, f"/help waited {waited:.1f} s behind another chat's flood"
+        # The flood itself gets its answers, one warning, and then silence.
+        await telegram.wait_until(
+            lambda: any("too fast" in m.text for m in telegram.sent(BOB)), timeout=30
+        )
+        await telegram.wait_until(lambda: telegram.pending_updates == [])
+        assert len(telegram.sent(BOB)) == 11
 
 
 # ----- shop text is data, never markup ------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -21,8 +21,8 @@ from core.model import (
     summarize,
 )
 from core.ports import (
-    AuditRepository,
     ChatRepository,
+    OfferRepository,
     OutboxRepository,
     PricePointRepository,
     ProductRepository,
@@ -55,10 +55,10 @@ class UserState:
 
 
 @dataclass(frozen=True, slots=True)
-class AuditEntry:
-    actor: str
-    action: str
-    detail: str
+class Offer:
+    owner: str
+    address: ChatAddress
+    url: str
     at: datetime
 
 
@@ -83,7 +83,7 @@ class MemoryStore:
     outbox: dict[int, OutboxMessage] = field(default_factory=dict)
     chats: dict[tuple[str, str], ChatState] = field(default_factory=dict)
     users: dict[str, UserState] = field(default_factory=dict)
-    audit: dict[int, AuditEntry] = field(default_factory=dict)
+    offers: dict[str, Offer] = field(default_factory=dict)
     holdings: dict[int, Holding] = field(default_factory=dict)
     commits: int = 0
     _counters: dict[str, Iterator[int]] = field(default_factory=dict)
@@ -108,20 +108,32 @@ class _Table(Generic[K, V]):
     def __init__(self, committed: dict[K, V]) -> None:
         self._committed = committed
         self._changes: dict[K, V] = {}
+        self._deleted: set[K] = set()
 
     def get(self, key: K) -> V | None:
+        if key in self._deleted:
+            return None
         value = self._changes.get(key, self._committed.get(key))
         return copy.deepcopy(value)
 
     def put(self, key: K, value: V) -> None:
+        self._deleted.discard(key)
         self._changes[key] = copy.deepcopy(value)
 
+    def delete(self, key: K) -> None:
+        self._deleted.add(key)
+        self._changes.pop(key, None)
+
     def __contains__(self, key: object) -> bool:
+        if key in self._deleted:
+            return False
         return key in self._changes or key in self._committed
 
     def rows(self) -> list[tuple[K, V]]:
         merged = {**self._committed, **self._changes}
-        return [(key, copy.deepcopy(value)) for key, value in merged.items()]
+        return [
+            (key, copy.deepcopy(value)) for key, value in merged.items() if key not in self._deleted
+        ]
 
     def values(self) -> list[V]:
         return [value for _, value in self.rows()]
@@ -131,10 +143,14 @@ class _Table(Generic[K, V]):
 
     def commit(self) -> None:
         self._committed.update(self._changes)
+        for key in self._deleted:
+            self._committed.pop(key, None)
         self._changes.clear()
+        self._deleted.clear()
 
     def rollback(self) -> None:
         self._changes.clear()
+        self._deleted.clear()
 
 
 def _utc(value: datetime) -> datetime:
@@ -169,16 +185,28 @@ class _MemoryRepository:
         self._store = uow.store
 
 
+def _same_key(product: Product, url: str, css_selector: str | None) -> bool:
+    return (product.url, product.css_selector or None) == (url, css_selector or None)
+
+
 class MemoryProductRepository(_MemoryRepository, ProductRepository):
     async def get(self, product_id: int) -> Product | None:
         return self._uow.t_products.get(product_id)
 
-    async def get_by_url(self, url: str) -> Product | None:
-        return next((p for p in self._uow.t_products.values() if p.url == url), None)
+    async def get_many(self, product_ids: Sequence[int]) -> dict[int, Product]:
+        found = {pid: self._uow.t_products.get(pid) for pid in product_ids}
+        return {pid: product for pid, product in found.items() if product is not None}
 
-    async def add(self, product: Product) -> Product:
-        if any(p.url == product.url for p in self._uow.t_products.values()):
-            raise ConstraintViolation(f"products.url must be unique: {product.url}")
+    async def get_by_url(self, url: str, css_selector: str | None = None) -> Product | None:
+        products = self._uow.t_products.values()
+        return next((p for p in products if _same_key(p, url, css_selector)), None)
+
+    async def get_or_add(self, product: Product) -> Product:
+        # The committed rows too: a concurrent transaction's insert wins, as with ON CONFLICT.
+        committed = [p for p in self._store.products.values()]
+        for known in (*self._uow.t_products.values(), *committed):
+            if _same_key(known, product.url, product.css_selector):
+                return copy.deepcopy(known)
         product.id = self._store.next_id("products")
         self._uow.t_products.put(product.id, _stored(product))
         return product
@@ -187,20 +215,33 @@ class MemoryProductRepository(_MemoryRepository, ProductRepository):
         if product.id in self._uow.t_products:
             self._uow.t_products.put(product.id, _stored(product))
 
-    async def claim_due(self, now: datetime, until: datetime, limit: int) -> list[Product]:
+    async def claim_due(
+        self, due: datetime, until: datetime, limit: int, token: str
+    ) -> list[Product]:
         interested = {w.product_id for w in self._uow.t_watches.values() if w.active}
         interested |= {h.product_id for h in self._store.holdings.values()}
-        due = [
+        found = [
             p
             for p in self._uow.t_products.values()
-            if p.id in interested and (p.next_check_at is None or p.next_check_at <= now)
+            if p.id in interested and (p.next_check_at is None or p.next_check_at <= due)
         ]
-        due.sort(key=lambda p: (p.next_check_at is not None, p.next_check_at or now, p.id))
-        claimed = due[:limit]
+        found.sort(key=lambda p: (p.next_check_at is not None, p.next_check_at or due, p.id))
+        claimed = found[:limit]
         for product in claimed:
             product.next_check_at = _utc(until)
+            product.claim_token = token
             self._uow.t_products.put(product.id, product)
         return claimed
+
+    async def release_claims(self, product_ids: Sequence[int], token: str) -> set[int]:
+        held = set()
+        for product_id in product_ids:
+            product = self._uow.t_products.get(product_id)
+            if product is not None and product.claim_token == token:
+                product.claim_token = None
+                self._uow.t_products.put(product_id, product)
+                held.add(product_id)
+        return held
 
     async def mark_stale(self, older_than: datetime) -> int:
         stale = [
@@ -232,6 +273,10 @@ class MemoryPricePointRepository(_MemoryRepository, PricePointRepository):
         points = self._of(product_id)
         return points[-1] if points else None
 
+    async def latest_many(self, product_ids: Sequence[int]) -> dict[int, PricePoint]:
+        found = {pid: await self.latest(pid) for pid in product_ids}
+        return {pid: point for pid, point in found.items() if point is not None}
+
     async def since(self, product_id: int, start: datetime) -> list[PricePoint]:
         return [p for p in self._of(product_id) if p.observed_at >= start]
 
@@ -261,24 +306,26 @@ class MemoryWatchRepository(_MemoryRepository, WatchRepository):
         if watch.id in self._uow.t_watches:
             self._uow.t_watches.put(watch.id, _stored(watch))
 
-    async def get_owned(self, owner: str, watch_id: int) -> Watch | None:
-        found = self._active(lambda w: w.id == watch_id and w.owner == owner)
+    async def get_in_chat(self, address: ChatAddress, watch_id: int) -> Watch | None:
+        found = self._active(lambda w: w.id == watch_id and _same_chat(w.address, address))
         return found[0] if found else None
 
-    async def list_owned(self, owner: str) -> list[Watch]:
-        return self._active(lambda w: w.owner == owner)
+    async def list_in_chat(self, address: ChatAddress) -> list[Watch]:
+        return self._active(lambda w: _same_chat(w.address, address))
+
+    async def find_in_chat(self, address: ChatAddress, url: str) -> Watch | None:
+        def of_url(watch: Watch) -> bool:
+            product = self._uow.t_products.get(watch.product_id)
+            return product is not None and product.url == url
+
+        found = self._active(lambda w: _same_chat(w.address, address) and of_url(w))
+        return found[0] if found else None
 
     async def count_owned(self, owner: str) -> int:
         return len(self._active(lambda w: w.owner == owner))
 
-    async def find(self, owner: str, product_id: int, address: ChatAddress) -> Watch | None:
-        found = self._active(
-            lambda w: w.owner == owner and w.product_id == product_id and w.address == address
-        )
-        return found[0] if found else None
-
-    async def for_product(self, product_id: int) -> list[Watch]:
-        return self._active(lambda w: w.product_id == product_id)
+    async def for_products(self, product_ids: Sequence[int]) -> dict[int, list[Watch]]:
+        return {pid: self._active(lambda w, pid=pid: w.product_id == pid) for pid in product_ids}
 
     async def pause_for_chat(self, address: ChatAddress, reason: str) -> int:
         paused = self._active(lambda w: _same_chat(w.address, address))
@@ -313,7 +360,7 @@ class MemoryOutboxRepository(_MemoryRepository, OutboxRepository):
                 due.append(message)
         return due[:limit]
 
-    async def claim(self, message_id: int, now: datetime, until: datetime) -> bool:
+    async def claim(self, message_id: int, now: datetime, until: datetime, token: str) -> bool:
         message = self._uow.t_outbox.get(message_id)
         if message is None or message.status not in _OPEN:
             return False
@@ -321,12 +368,16 @@ class MemoryOutboxRepository(_MemoryRepository, OutboxRepository):
             return False
         message.status = OutboxStatus.SENDING
         message.next_attempt_at = until
+        message.claim_token = token
         self._uow.t_outbox.put(message_id, message)
         return True
 
-    async def update(self, message: OutboxMessage) -> None:
-        if message.id in self._uow.t_outbox:
-            self._uow.t_outbox.put(message.id, _stored(message))
+    async def update_claimed(self, message: OutboxMessage, token: str) -> bool:
+        stored = self._uow.t_outbox.get(message.id or 0)
+        if stored is None or stored.claim_token != token:
+            return False
+        self._uow.t_outbox.put(message.id, _stored(message))
+        return True
 
     async def close_pending_for_chat(self, address: ChatAddress, reason: str) -> int:
         closed = [
@@ -362,10 +413,6 @@ class MemoryChatRepository(_MemoryRepository, ChatRepository):
         state.active, state.inactive_reason = False, reason
         self._uow.t_chats.put(key, state)
 
-    async def is_active(self, address: ChatAddress) -> bool:
-        state = self._uow.t_chats.get((address.platform, address.chat_id))
-        return True if state is None else state.active
-
 
 class MemoryUserRepository(_MemoryRepository, UserRepository):
     async def ensure(self, key: str, display_name: str) -> None:
@@ -383,15 +430,27 @@ class MemoryUserRepository(_MemoryRepository, UserRepository):
         state.banned = banned
         self._uow.t_users.put(key, state)
 
-    async def count(self) -> int:
-        return len(self._uow.t_users.rows())
 
+class MemoryOfferRepository(_MemoryRepository, OfferRepository):
+    async def put(
+        self, token: str, owner: str, address: ChatAddress, url: str, at: datetime
+    ) -> None:
+        self._uow.t_offers.put(token, Offer(owner, address, url, _utc(at)))
 
-class MemoryAuditRepository(_MemoryRepository, AuditRepository):
-    async def record(self, actor: str, action: str, detail: str, at: datetime) -> None:
-        self._uow.t_audit.put(
-            self._store.next_id("audit"), AuditEntry(actor, action, detail, _utc(at))
-        )
+    async def take(
+        self, token: str, owner: str, address: ChatAddress, since: datetime
+    ) -> str | None:
+        offer = self._uow.t_offers.get(token)
+        taken = None
+        if offer is not None and offer.owner == owner and _same_chat(offer.address, address):
+            if offer.at >= since:
+                self._uow.t_offers.delete(token)
+                taken = offer.url
+        # Offers nobody pressed are forgotten here, as the database forgets them.
+        for old, unpressed in self._uow.t_offers.rows():
+            if unpressed.at < since:
+                self._uow.t_offers.delete(old)
+        return taken
 
 
 class MemoryUnitOfWork(UnitOfWork):
@@ -405,7 +464,7 @@ class MemoryUnitOfWork(UnitOfWork):
         self.t_outbox = _Table(store.outbox)
         self.t_chats = _Table(store.chats)
         self.t_users = _Table(store.users)
-        self.t_audit = _Table(store.audit)
+        self.t_offers = _Table(store.offers)
         self._tables: list[_Table[Any, Any]] = [
             self.t_products,
             self.t_price_points,
@@ -413,7 +472,7 @@ class MemoryUnitOfWork(UnitOfWork):
             self.t_outbox,
             self.t_chats,
             self.t_users,
-            self.t_audit,
+            self.t_offers,
         ]
         self.products = MemoryProductRepository(self)
         self.price_points = MemoryPricePointRepository(self)
@@ -421,7 +480,7 @@ class MemoryUnitOfWork(UnitOfWork):
         self.outbox = MemoryOutboxRepository(self)
         self.chats = MemoryChatRepository(self)
         self.users = MemoryUserRepository(self)
-        self.audit = MemoryAuditRepository(self)
+        self.offers = MemoryOfferRepository(self)
 
     async def commit(self) -> None:
         # A concurrent unit of work may have committed the same dedupe key meanwhile; the

@@ -26,6 +26,14 @@ MAX_CALLBACK_ANSWER_LENGTH = 200
 MAX_INLINE_BUTTONS = 100
 MAX_BOT_COMMANDS = 100
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+# The placeholder users Telegram puts in "from" when a message is sent on behalf of a chat.
+GROUP_ANONYMOUS_BOT = {
+    "id": 1087968824,
+    "is_bot": True,
+    "first_name": "Group",
+    "username": "GroupAnonymousBot",
+}
+CHANNEL_BOT = {"id": 136817688, "is_bot": True, "first_name": "Channel", "username": "Channel_Bot"}
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 T = TypeVar("T")
@@ -667,8 +675,16 @@ class FakeTelegram:
         *,
         first_name: str | None = None,
         title: str | None = None,
+        anonymous_admin: bool = False,
+        as_channel: int | None = None,
+        channel_title: str = "A Channel",
     ) -> dict[str, Any]:
-        """A user writes `text` in a chat; returns the queued Update (JSON)."""
+        """A user writes `text` in a chat; returns the queued Update (JSON).
+
+        `anonymous_admin`: an admin of the group posting anonymously, as Telegram sends it:
+        "from" GroupAnonymousBot and "sender_chat" the group itself. `as_channel`: a user
+        posting in the group on behalf of that channel: "from" ChannelBot, "sender_chat"
+        the channel."""
         if chat_type == "private" and chat_id != user_id:
             raise ValueError("in a private chat the chat id is the user's id")
         self.add_chat(
@@ -690,6 +706,12 @@ class FakeTelegram:
         }
         if chat_type == "channel":
             message["sender_chat"] = chat.to_json()
+        elif anonymous_admin:
+            message["from"] = dict(GROUP_ANONYMOUS_BOT)
+            message["sender_chat"] = chat.to_json()
+        elif as_channel is not None:
+            message["from"] = dict(CHANNEL_BOT)
+            message["sender_chat"] = {"id": as_channel, "title": channel_title, "type": "channel"}
         else:
             message["from"] = user
         entities = _incoming_entities(text)

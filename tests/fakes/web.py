@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.errors import NoPriceFound, PricebotError, PriceUnavailable
+from core.errors import NoPriceFound, PricebotError
 from core.model import FetchResult, Observation
 from core.ports import Extractor, Fetcher
 
@@ -27,7 +27,9 @@ class FakeFetcher(Fetcher):
 
 
 class FakeExtractor(Extractor):
-    """Returns the Observation registered for the URL; NoPriceFound when there is none."""
+    """Returns the Observation registered for the URL (a sold-out one has price None, as the
+    real extractor gives); NoPriceFound when there is none. Selectors made of letters, dots,
+    hashes and spaces count as valid."""
 
     def __init__(self) -> None:
         self.observations: dict[str, Observation] = {}
@@ -36,6 +38,7 @@ class FakeExtractor(Extractor):
         observation = self.observations.get(url)
         if observation is None:
             raise NoPriceFound()
-        if observation.price is None:
-            raise PriceUnavailable(observation)  # as the real extractor does for sold-out pages
         return observation
+
+    def selector_is_valid(self, css_selector: str) -> bool:
+        return bool(css_selector) and all(ch.isalnum() or ch in ".#-_ >" for ch in css_selector)

@@ -99,3 +99,17 @@ def migrated_sqlite_url(migrated_sqlite_template: Path, tmp_path: Path) -> str:
     # main file alone holds the schema.
     shutil.copyfile(migrated_sqlite_template, path)
     return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def sql_database_url(request: pytest.FixtureRequest) -> str:
+    """A database at the newest schema with empty tables, on each of SQLite and PostgreSQL
+    (the PostgreSQL one is shared by the module and emptied for each test)."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("migrated_sqlite_url"))
+    url: str = request.getfixturevalue("migrated_postgres_url")
+    from adapters.storage.tables import metadata
+
+    names = ", ".join(table.name for table in metadata.sorted_tables)
+    asyncio.run(admin_sql(url, f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    return url

@@ -38,6 +38,7 @@ from core.errors import (
     TooLarge,
     TooManyRedirects,
     TransientFetchError,
+    Unreachable,
 )
 
 PAGE = b"<!doctype html><html><head><title>Kettle</title></head><body>19.99 EUR</body></html>"
@@ -912,10 +913,18 @@ async def test_dropped_connection_is_retried(make_fetcher) -> None:
 @pytest.mark.parametrize("how", ["short-body", "cut-chunk", "reset"])
 async def test_a_connection_lost_mid_body_is_retried_then_transient(make_fetcher, how) -> None:
     attempts = 0
+    fetcher = make_fetcher(max_retries=1)
+    reading_body = asyncio.Event()
+
+    async def headers_arrived(response: httpx.Response) -> None:
+        reading_body.set()  # the fetcher has the headers and goes on to read the body
+
+    fetcher._client.event_hooks["response"].append(headers_arrived)
 
     async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal attempts
         attempts += 1
+        reading_body.clear()
         if how == "cut-chunk":
             writer.write(
                 b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
@@ -927,7 +936,7 @@ async def test_a_connection_lost_mid_body_is_retried_then_transient(make_fetcher
                 b"\r\n<p>" + b"x" * 1000
             )
         await writer.drain()
-        await asyncio.sleep(0.05)  # the client is reading the body by now
+        await reading_body.wait()
         if how == "reset":
             sock = writer.get_extra_info("socket")
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -935,7 +944,7 @@ async def test_a_connection_lost_mid_body_is_retried_then_transient(make_fetcher
 
     async with raw_server(cut) as port:
         with pytest.raises(TransientFetchError) as raised:
-            await make_fetcher(max_retries=1).fetch(f"http://127.0.0.1:{port}/")
+            await fetcher.fetch(f"http://127.0.0.1:{port}/")
 
     assert not isinstance(raised.value, RetryLater)
     assert attempts == 2  # one retry, the fetcher's: the transport does not resend by itself
@@ -956,14 +965,28 @@ async def test_a_connection_dropped_before_the_response_is_not_resent_by_the_tra
     assert attempts == 1  # retries are the fetcher's to count and pace
 
 
-async def test_a_refused_connection_is_retried_then_transient(make_fetcher, connections) -> None:
+async def test_a_refused_connection_is_retried_then_said_as_it_is(
+    make_fetcher, connections
+) -> None:
+    """Not "a temporary error": the shop's server refused, which the user can act on."""
     with socket.socket() as placeholder:  # a port nothing listens on
         placeholder.bind(("127.0.0.1", 0))
         port = placeholder.getsockname()[1]
 
-    with pytest.raises(TransientFetchError):
+    with pytest.raises(Unreachable) as raised:
         await make_fetcher(max_retries=1).fetch(f"http://127.0.0.1:{port}/")
     assert connections == [("127.0.0.1", port)] * 2
+    assert "refused the connection" in raised.value.user_message
+    assert raised.value.reason == "unreachable"
+
+
+async def test_a_redirect_httpx_cannot_send_is_an_invalid_url(shop: Shop, make_fetcher) -> None:
+    """httpx raises InvalidURL, which is no HTTPError, for "http:host/x": it used to escape."""
+    bad = lambda: web.Response(status=302, headers={"Location": "http:x/y"})  # noqa: E731
+    shop.route("/go", scripted(bad))
+    await started(shop)
+    with pytest.raises(InvalidUrl, match="to an address that is not valid"):
+        await make_fetcher().fetch(shop.url("/go"))
 
 
 async def test_only_the_fetchers_headers_are_sent_in_their_case(shop: Shop, make_fetcher) -> None:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +19,15 @@ from sqlalchemy import Column, MetaData, String, inspect, text
 from sqlalchemy.engine import Connection
 
 from adapters.storage.engine import make_engine
+from adapters.storage.keys import product_key
 from adapters.storage.migrate import alembic_config, current_matches_head, upgrade_to_head
 from adapters.storage.schema import at_head
 from adapters.storage.tables import metadata
+from adapters.storage.uow import SqlUnitOfWorkFactory
+from core.model import ChatAddress, ProductStatus
 from migrations import HEAD_REVISION
+
+REVISION_0003 = importlib.import_module("migrations.versions.0003_claims_offers_url_key")
 
 TABLES = {
     "alembic_version",
@@ -26,6 +35,7 @@ TABLES = {
     "chats",
     "feeds",
     "holdings",
+    "offers",
     "outbox",
     "price_points",
     "products",
@@ -88,9 +98,10 @@ async def test_upgrading_twice_is_harmless(fresh_url: str) -> None:
         async with engine.begin() as conn:
             await conn.execute(
                 text(
-                    "INSERT INTO products (url, availability, status, failure_count) "
-                    "VALUES ('https://shop.example/kept', 'unknown', 'ok', 0)"
-                )
+                    "INSERT INTO products (url_key, url, availability, status, failure_count) "
+                    "VALUES (:key, 'https://shop.example/kept', 'unknown', 'ok', 0)"
+                ),
+                {"key": product_key("https://shop.example/kept", None)},
             )
         await asyncio.to_thread(upgrade_to_head, fresh_url)
         async with engine.connect() as conn:
@@ -156,3 +167,154 @@ async def test_schema_check_without_alembic_follows_the_version(fresh_url: str) 
     assert await check() is False  # an older schema: Alembic gets the say again
     await asyncio.to_thread(upgrade_to_head, fresh_url)
     assert await check() is True
+
+
+@dataclass(frozen=True)
+class _OldAmounts:
+    """SQL literals of what earlier versions may have stored, in one dialect's form."""
+
+    insane: tuple[str, ...]  # NaN, infinities, 1e400, zero or less, 1e12
+    edge: tuple[str, ...]  # just inside the bounds: kept
+    text_amounts: bool  # SQLite keeps ExactDecimal as text, PostgreSQL as NUMERIC
+    at: str
+    true: str
+
+    def sane(self, amount: str) -> str:
+        return f"'{amount}'" if self.text_amounts else amount
+
+
+_OLD_AMOUNTS = {
+    "sqlite": _OldAmounts(
+        insane=("'1E+400'", "'NaN'", "'Infinity'", "'-5'", "'0'", "'1000000000000'"),
+        # As REAL, the first is 1e12 and the second 0.0: the exact amounts decide.
+        edge=("'999999999999.9999999'", "'1E-400'"),
+        text_amounts=True,
+        at="'2026-01-05 09:00:00.000000'",
+        true="1",
+    ),
+    "postgresql": _OldAmounts(
+        insane=("'NaN'::numeric", "1e400", "-5", "0", "1000000000000", "-1e400"),
+        edge=("999999999999.9999999", "1e-400"),
+        text_amounts=False,
+        at="'2026-01-05 09:00:00+00'",
+        true="true",
+    ),
+}
+
+
+async def test_upgrade_to_0003_repairs_what_earlier_versions_stored(fresh_url: str) -> None:
+    sentences = REVISION_0003.REASON_SENTENCES
+    sentence = next(text for text, code in sentences.items() if code == "not_found")
+    await asyncio.to_thread(command.upgrade, alembic_config(fresh_url), "0002")
+
+    engine = make_engine(fresh_url)
+    dialect = engine.dialect.name
+    old = _OLD_AMOUNTS[dialect]
+    bad, sane, at, true = old.insane, old.sane, old.at, old.true
+    long_url = "https://shop.example/p?ref=" + "x" * (300 - len("https://shop.example/p?ref="))
+    try:
+        async with engine.begin() as conn:
+            columns = "url, availability, status, failure_count, css_selector, body_digest"
+            money = "price, low_30d, high_30d, avg_30d, low_all, high_all"
+            await conn.execute(
+                text(
+                    f"INSERT INTO products (id, {columns}, {money}) VALUES "
+                    f"(1, 'https://shop.example/insane', 'InStock', 'ok', 0, NULL, 'digest-1', "
+                    f"{bad[0]}, {bad[1]}, {bad[2]}, {bad[3]}, {bad[4]}, {bad[5]}), "
+                    f"(2, 'https://shop.example/sane', 'InStock', 'ok', 0, '.price', 'digest-2', "
+                    f"{sane('19.99')}, {sane('0.01')}, {sane('999999999999.99')}, "
+                    f"{sane('12.50')}, {old.edge[0]}, {old.edge[1]})"
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO products (id, url, availability, status, failure_count, "
+                    "status_reason) VALUES "
+                    f"(3, '{long_url}', 'unknown', 'broken', 4, :sentence), "
+                    "(4, 'https://shop.example/coded', 'unknown', 'broken', 1, 'timeout'), "
+                    "(5, 'https://shop.example/other', 'unknown', 'broken', 1, 'Some other text')"
+                ),
+                {"sentence": sentence},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO price_points (id, product_id, observed_at, price, currency, "
+                    f"availability) VALUES (1, 2, {at}, {bad[0]}, 'EUR', 'InStock'), "
+                    f"(2, 2, {at}, {sane('19.99')}, 'EUR', 'InStock'), "
+                    f"(3, 2, {at}, {bad[3]}, 'EUR', 'InStock'), "
+                    f"(4, 2, {at}, NULL, NULL, 'unknown')"
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO watches (id, owner, product_id, platform, chat_id, rule_kind, "
+                    "target_amount, target_currency, created_at, active, target_armed, "
+                    "baseline_price, baseline_currency, last_alert_price) VALUES "
+                    f"(1, 'telegram:1', 2, 'telegram', '1', 'target', {bad[1]}, 'EUR', "
+                    f"{at}, {true}, {true}, {bad[2]}, 'EUR', "
+                    f"{sane('18.00')}), "
+                    f"(2, 'telegram:1', 3, 'telegram', '1', 'target', {sane('25.00')}, 'EUR', "
+                    f"{at}, {true}, {true}, {bad[3]}, 'EUR', {bad[0]})"
+                )
+            )
+            if dialect == "postgresql":  # ids were given: move the sequences past them
+                for table in ("products", "price_points", "watches"):
+                    await conn.execute(
+                        text(f"SELECT setval('{table}_id_seq', (SELECT max(id) FROM {table}))")
+                    )
+
+        await asyncio.to_thread(upgrade_to_head, fresh_url)
+
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT id, url_key, body_digest FROM products"))).all()
+        keys = {row.id: row.url_key for row in rows}
+        digests = {row.id: row.body_digest for row in rows}
+        factory = SqlUnitOfWorkFactory(engine)
+        try:
+            async with factory() as uow:
+                chat = ChatAddress("telegram", "1")
+                watches = await uow.watches.list_in_chat(chat)
+                products = await uow.products.get_many([1, 2, 3, 4, 5])
+                latest = await uow.price_points.latest_many([1, 2, 3])
+                points = await uow.price_points.since(2, datetime(2026, 1, 1, tzinfo=UTC))
+                found_long = await uow.products.get_by_url(long_url)
+                found_sane = await uow.products.get_by_url("https://shop.example/sane", ".price")
+                assert await uow.products.get_by_url("https://shop.example/sane") is None
+        finally:
+            await factory.aclose()
+    finally:
+        await engine.dispose()
+
+    insane, kept, long, coded, other = (products[n] for n in range(1, 6))
+    money = ("price", "low_30d", "high_30d", "avg_30d", "low_all", "high_all")
+    assert [getattr(insane, column) for column in money] == [None] * 6
+    assert [getattr(kept, column) for column in money] == [
+        Decimal("19.99"),
+        Decimal("0.01"),
+        Decimal("999999999999.99"),
+        Decimal("12.50"),
+        Decimal("999999999999.9999999"),
+        Decimal("1E-400"),
+    ]
+    # A cleared amount forgets the page digest too, so the next check reads the page again.
+    assert digests == {1: None, 2: "digest-2", 3: None, 4: None, 5: None}
+    assert [p.price for p in points] == [None, Decimal("19.99"), None, None]
+    assert latest[2].id == 4 and set(latest) == {2}
+
+    assert [w.id for w in watches] == [1, 2]
+    first, second = watches
+    assert first.rule.target is None and first.baseline_price is None
+    assert first.last_alert_price == Decimal("18.00")
+    assert second.rule.target is not None and second.rule.target.amount == Decimal("25.00")
+    assert (second.baseline_price, second.last_alert_price) == (None, None)
+
+    assert (long.status, long.status_reason) == (ProductStatus.BROKEN, "not_found")
+    assert coded.status_reason == "timeout"
+    assert other.status_reason == "Some other text"  # not one of the old sentences: kept
+
+    assert keys == {
+        product.id: product_key(product.url, product.css_selector)
+        for product in (insane, kept, long, coded, other)
+    }
+    assert found_long is not None and found_long.id == 3 and found_long.url == long_url
+    assert found_sane is not None and found_sane.id == 2

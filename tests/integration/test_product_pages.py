@@ -14,7 +14,7 @@ from functools import cache
 
 import pytest
 
-from adapters.extract import PriceUnavailable, extract_observation
+from adapters.extract import extract_observation
 from core.errors import ExtractionError
 from core.model import Availability
 from tests.paths import PRODUCT_PAGES, requires_shared
@@ -58,8 +58,6 @@ def _answer(page_id: str) -> tuple[Decimal | None, str | None]:
     body = gzip.decompress((PRODUCT_PAGES / "html" / f"{page_id}.html.gz").read_bytes())
     try:
         observation = extract_observation(body, _truth()[page_id]["url"])
-    except PriceUnavailable as error:
-        observation = error.observation
     except ExtractionError:
         return None, None
     availability = (

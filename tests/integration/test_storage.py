@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import random
+import string
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -14,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from adapters.storage import inline_sqlite
 from adapters.storage.engine import make_engine
-from adapters.storage.tables import audit_log, holdings, metadata
+from adapters.storage.tables import chats, holdings, metadata, users
 from adapters.storage.uow import SqlUnitOfWorkFactory
 from core.model import (
     Availability,
@@ -40,18 +43,31 @@ BOB = "discord:2002"
 DM = ChatAddress("telegram", "1001")
 GROUP = ChatAddress("telegram", "-100500")
 GROUP_TOPIC = ChatAddress("telegram", "-100500", "7")
+# Chats that are not GROUP: another chat id, and the same chat id on another platform.
+OTHER_GROUP = ChatAddress("telegram", "-100501")
+GROUP_ON_DISCORD = ChatAddress("discord", "-100500")
 
-AuditRow = tuple[str, str, str, datetime]
+ChatState = tuple[str, bool, str | None]  # kind, active, inactive reason
+UserState = tuple[str, bool]  # display name, banned
 
 
 @dataclass
 class Backend:
-    """One storage implementation plus the few raw operations the ports do not offer yet."""
+    """One storage implementation plus the few raw operations the ports do not offer."""
 
     name: str
     factory: UnitOfWorkFactory
     add_holding: Callable[[str, int | None], Awaitable[None]]
-    audit_rows: Callable[[], Awaitable[list[AuditRow]]]
+    chat_state: Callable[[ChatAddress], Awaitable[ChatState | None]]
+    user_rows: Callable[[], Awaitable[dict[str, UserState]]]
+
+
+@pytest.fixture
+def clean_postgres_url(migrated_postgres_url: str) -> str:
+    """The module's PostgreSQL database, its tables emptied for this test."""
+    names = ", ".join(table.name for table in metadata.sorted_tables)
+    asyncio.run(admin_sql(migrated_postgres_url, f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    return migrated_postgres_url
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
@@ -61,32 +77,30 @@ def database_url(request: pytest.FixtureRequest) -> str | None:
         return None
     if request.param == "sqlite":
         return request.getfixturevalue("migrated_sqlite_url")
-    url: str = request.getfixturevalue("migrated_postgres_url")
-    # The module shares one PostgreSQL database: start every test from empty tables.
-    names = ", ".join(table.name for table in metadata.sorted_tables)
-    asyncio.run(admin_sql(url, f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    return url
+    return request.getfixturevalue("clean_postgres_url")
 
 
-@pytest.fixture
-async def backend(database_url: str | None) -> AsyncIterator[Backend]:
-    if database_url is None:
-        store = MemoryStore()
+def memory_backend() -> Backend:
+    store = MemoryStore()
 
-        async def add_memory_holding(owner: str, product_id: int | None) -> None:
-            store.add_holding(owner, product_id)
+    async def add_holding(owner: str, product_id: int | None) -> None:
+        store.add_holding(owner, product_id)
 
-        async def memory_audit_rows() -> list[AuditRow]:
-            return [(e.actor, e.action, e.detail, e.at) for e in store.audit.values()]
+    async def chat_state(address: ChatAddress) -> ChatState | None:
+        state = store.chats.get((address.platform, address.chat_id))
+        return None if state is None else (state.kind, state.active, state.inactive_reason)
 
-        yield Backend(
-            "memory", MemoryUnitOfWorkFactory(store), add_memory_holding, memory_audit_rows
-        )
-        return
+    async def user_rows() -> dict[str, UserState]:
+        return {key: (state.display_name, state.banned) for key, state in store.users.items()}
 
+    return Backend("memory", MemoryUnitOfWorkFactory(store), add_holding, chat_state, user_rows)
+
+
+@asynccontextmanager
+async def sql_backend(database_url: str) -> AsyncIterator[Backend]:
     engine = make_engine(database_url)
 
-    async def add_sql_holding(owner: str, product_id: int | None) -> None:
+    async def add_holding(owner: str, product_id: int | None) -> None:
         async with engine.begin() as conn:
             await conn.execute(
                 insert(holdings).values(
@@ -94,21 +108,37 @@ async def backend(database_url: str | None) -> AsyncIterator[Backend]:
                 )
             )
 
-    async def sql_audit_rows() -> list[AuditRow]:
+    async def chat_state(address: ChatAddress) -> ChatState | None:
         async with engine.connect() as conn:
-            rows = await conn.execute(
-                select(
-                    audit_log.c.actor, audit_log.c.action, audit_log.c.detail, audit_log.c.at
-                ).order_by(audit_log.c.id)
-            )
-            return [tuple(row) for row in rows]  # type: ignore[misc]
+            row = (
+                await conn.execute(
+                    select(chats.c.kind, chats.c.active, chats.c.inactive_reason).where(
+                        chats.c.platform == address.platform, chats.c.chat_id == address.chat_id
+                    )
+                )
+            ).first()
+        return None if row is None else (row.kind, row.active, row.inactive_reason)
+
+    async def user_rows() -> dict[str, UserState]:
+        async with engine.connect() as conn:
+            rows = await conn.execute(select(users.c.key, users.c.display_name, users.c.banned))
+            return {row.key: (row.display_name, row.banned) for row in rows}
 
     factory = SqlUnitOfWorkFactory(engine)
     try:
-        yield Backend(engine.dialect.name, factory, add_sql_holding, sql_audit_rows)
+        yield Backend(engine.dialect.name, factory, add_holding, chat_state, user_rows)
     finally:
         await factory.aclose()
         await engine.dispose()
+
+
+@pytest.fixture
+async def backend(database_url: str | None) -> AsyncIterator[Backend]:
+    if database_url is None:
+        yield memory_backend()
+        return
+    async with sql_backend(database_url) as sql:
+        yield sql
 
 
 # ----- helpers --------------------------------------------------------------------------
@@ -154,6 +184,15 @@ def a_message(key: str, address: ChatAddress = DM, **fields: object) -> OutboxMe
     return replace(message, **fields)  # type: ignore[arg-type]
 
 
+def a_long_url(length: int, seed: int = 0) -> str:
+    """A product URL of exactly `length` characters that does not compress, so an index
+    entry holding it could not be squeezed under PostgreSQL's btree limit."""
+    prefix = "https://shop.example/p?ref="
+    rng = random.Random(length * 1000 + seed)
+    alphabet = string.ascii_letters + string.digits
+    return prefix + "".join(rng.choice(alphabet) for _ in range(length - len(prefix)))
+
+
 async def committed(backend: Backend, work: Callable[[UnitOfWork], Awaitable[object]]) -> object:
     """Runs `work` in its own unit of work and commits it."""
     async with backend.factory() as uow:
@@ -163,7 +202,7 @@ async def committed(backend: Backend, work: Callable[[UnitOfWork], Awaitable[obj
 
 
 async def store_product(backend: Backend, product: Product) -> int:
-    stored = await committed(backend, lambda uow: uow.products.add(product))
+    stored = await committed(backend, lambda uow: uow.products.get_or_add(product))
     assert isinstance(stored, Product) and stored.id is not None
     return stored.id
 
@@ -182,6 +221,13 @@ async def store_watch(backend: Backend, watch: Watch) -> int:
 
 async def add_watch(backend: Backend, owner: str, product_id: int, **fields: object) -> int:
     return await store_watch(backend, a_watch(owner, product_id, **fields))
+
+
+async def stored_product(backend: Backend, product_id: int) -> Product:
+    async with backend.factory() as uow:
+        product = await uow.products.get(product_id)
+    assert product is not None
+    return product
 
 
 # ----- products -------------------------------------------------------------------------
@@ -209,14 +255,16 @@ async def test_product_round_trips_every_field(backend: Backend) -> None:
         avg_30d=Decimal("1149.995"),
         low_all=Decimal("999.00"),
         high_all=Decimal("1500.50"),
+        body_digest="9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        claim_token="0123456789abcdef0123456789abcdef",
     )
     product_id = await store_product(backend, replace(original))
 
     async with backend.factory() as uow:
         by_id = await uow.products.get(product_id)
-        by_url = await uow.products.get_by_url(original.url)
+        by_url = await uow.products.get_by_url(original.url, ".price")
         assert await uow.products.get(product_id + 1000) is None
-        assert await uow.products.get_by_url("https://shop.example/other") is None
+        assert await uow.products.get_by_url("https://shop.example/other", ".price") is None
 
     assert by_id == by_url == replace(original, id=product_id)
     assert by_id is not None and by_id.last_checked_at is not None
@@ -248,9 +296,8 @@ async def test_datetimes_come_back_aware_utc(backend: Backend) -> None:
     tokyo = timezone(timedelta(hours=9))
     local = datetime(2026, 1, 5, 18, 30, 15, 123456, tzinfo=tokyo)
     product_id = await add_product(backend, next_check_at=local)
-    async with backend.factory() as uow:
-        product = await uow.products.get(product_id)
-    assert product is not None and product.next_check_at is not None
+    product = await stored_product(backend, product_id)
+    assert product.next_check_at is not None
     assert product.next_check_at.tzinfo == UTC
     assert product.next_check_at == datetime(2026, 1, 5, 9, 30, 15, 123456, tzinfo=UTC)
 
@@ -258,7 +305,7 @@ async def test_datetimes_come_back_aware_utc(backend: Backend) -> None:
 async def test_naive_datetimes_are_refused(backend: Backend) -> None:
     async with backend.factory() as uow:
         with pytest.raises(Exception, match="naive datetime"):
-            await uow.products.add(a_product(next_check_at=datetime(2026, 1, 5, 9, 0)))
+            await uow.products.get_or_add(a_product(next_check_at=datetime(2026, 1, 5, 9, 0)))
 
 
 async def test_update_persists_and_returned_objects_are_copies(backend: Backend) -> None:
@@ -270,17 +317,62 @@ async def test_update_persists_and_returned_objects_are_copies(backend: Backend)
         await uow.products.update(product)
         product.title = "changed after update, never saved"
         await uow.commit()
-    async with backend.factory() as uow:
-        stored = await uow.products.get(product_id)
-    assert stored is not None
+    stored = await stored_product(backend, product_id)
     assert (stored.price, stored.currency, stored.title) == (Decimal("25.99"), "EUR", None)
 
 
-async def test_product_url_is_unique(backend: Backend) -> None:
-    await add_product(backend, "https://shop.example/same")
+async def test_get_or_add_returns_the_stored_row_of_the_same_url_and_selector(
+    backend: Backend,
+) -> None:
+    url = "https://shop.example/same"
+    plain = await add_product(backend, url, title="first", price=Decimal("10.00"), currency="EUR")
+
     async with backend.factory() as uow:
-        with pytest.raises(Exception, match=r"(?i)unique"):
-            await uow.products.add(a_product("https://shop.example/same"))
+        again = await uow.products.get_or_add(a_product(url, title="second"))
+        priced = await uow.products.get_or_add(a_product(url, css_selector=".price"))
+        # In the same unit of work, before its commit, the new row is found too.
+        priced_again = await uow.products.get_or_add(
+            a_product(url, css_selector=".price", title="ignored")
+        )
+        await uow.commit()
+    assert again.id == plain
+    # The stored row, not the one passed in: nothing of "second" was written.
+    assert (again.title, again.price, again.css_selector) == ("first", Decimal("10.00"), None)
+    assert priced.id is not None and priced.id != plain
+    assert priced_again.id == priced.id and priced_again.title is None
+
+    async with backend.factory() as uow:
+        later = await uow.products.get_or_add(a_product(url, css_selector=".price"))
+        everything = await uow.products.get_many([plain, priced.id, priced.id + 1])
+    assert later.id == priced.id
+    assert set(everything) == {plain, priced.id}
+    assert everything[plain].title == "first"
+    assert (everything[priced.id].url, everything[priced.id].css_selector) == (url, ".price")
+
+
+async def test_get_by_url_with_and_without_selector(backend: Backend) -> None:
+    url = "https://shop.example/two-ways"
+    only_selected = "https://shop.example/selected-only"
+    plain = await add_product(backend, url)
+    priced = await add_product(backend, url, css_selector=".price")
+    selected = await add_product(backend, only_selected, css_selector="#now")
+
+    async with backend.factory() as uow:
+        found_plain = await uow.products.get_by_url(url)
+        found_none = await uow.products.get_by_url(url, None)
+        found_priced = await uow.products.get_by_url(url, ".price")
+        assert await uow.products.get_by_url(url, ".other") is None
+        assert await uow.products.get_by_url(url, "#now") is None
+        # A page read only through a selector has no plain product.
+        assert await uow.products.get_by_url(only_selected) is None
+        found_selected = await uow.products.get_by_url(only_selected, "#now")
+        assert await uow.products.get_by_url("https://shop.example/nothing") is None
+    assert found_plain is not None and found_plain.id == plain
+    assert found_plain.css_selector is None
+    assert found_none == found_plain
+    assert found_priced is not None and found_priced.id == priced
+    assert found_priced.css_selector == ".price"
+    assert found_selected is not None and found_selected.id == selected
 
 
 async def test_claim_due_only_takes_products_someone_wants(backend: Backend) -> None:
@@ -294,10 +386,37 @@ async def test_claim_due_only_takes_products_someone_wants(backend: Backend) -> 
     await backend.add_holding(BOB, None)  # a card holding without a product page
 
     async with backend.factory() as uow:
-        claimed = await uow.products.claim_due(NOW, NOW + timedelta(minutes=5), 100)
+        claimed = await uow.products.claim_due(NOW, NOW + timedelta(minutes=5), 100, "run-1")
         await uow.commit()
     assert sorted(p.id for p in claimed) == sorted([watched, held])
     assert unwatched not in {p.id for p in claimed}
+    assert (await stored_product(backend, unwatched)).claim_token is None
+
+
+async def test_claim_due_takes_what_is_due_at_due_and_writes_the_token(backend: Backend) -> None:
+    ids = {}
+    for name, due in [
+        ("never", None),
+        ("before", NOW - timedelta(minutes=1)),
+        ("exact", NOW),
+        ("after", NOW + timedelta(microseconds=1)),
+    ]:
+        ids[name] = await add_product(backend, f"https://shop.example/{name}", next_check_at=due)
+        await add_watch(backend, ALICE, ids[name])
+    lease = NOW + timedelta(minutes=10)
+
+    async with backend.factory() as uow:
+        claimed = await uow.products.claim_due(NOW, lease, 10, "run-a")
+        await uow.commit()
+    assert [p.id for p in claimed] == [ids["never"], ids["before"], ids["exact"]]
+    assert all((p.next_check_at, p.claim_token) == (lease, "run-a") for p in claimed)
+
+    stored = {name: await stored_product(backend, product_id) for name, product_id in ids.items()}
+    for name in ("never", "before", "exact"):
+        assert (stored[name].next_check_at, stored[name].claim_token) == (lease, "run-a")
+    # Not due at `due`: untouched.
+    assert stored["after"].claim_token is None
+    assert stored["after"].next_check_at == NOW + timedelta(microseconds=1)
 
 
 async def test_claim_due_orders_oldest_first_limits_and_leases(backend: Backend) -> None:
@@ -314,36 +433,70 @@ async def test_claim_due_orders_oldest_first_limits_and_leases(backend: Backend)
     lease = NOW + timedelta(minutes=10)
 
     async with backend.factory() as uow:
-        first = await uow.products.claim_due(NOW, lease, 2)
+        first = await uow.products.claim_due(NOW, lease, 2, "run-1")
         await uow.commit()
     assert [p.id for p in first] == [ids["never"], ids["old"]]
     assert all(p.next_check_at == lease for p in first)
 
     async with backend.factory() as uow:
-        rest = await uow.products.claim_due(NOW, lease, 10)
+        rest = await uow.products.claim_due(NOW, lease, 10, "run-2")
         await uow.commit()
     assert [p.id for p in rest] == [ids["recent"], ids["exact"]]
 
     async with backend.factory() as uow:
-        assert await uow.products.claim_due(NOW, lease, 10) == []
+        assert await uow.products.claim_due(NOW, lease, 10, "run-3") == []
         stored = await uow.products.get(ids["never"])
         assert stored is not None and stored.next_check_at == lease
+        assert stored.claim_token == "run-1"
         # Once the lease runs out, the products are due again (the later one too).
-        again = await uow.products.claim_due(lease, lease + timedelta(minutes=10), 10)
+        again = await uow.products.claim_due(lease, lease + timedelta(minutes=10), 10, "run-4")
     assert {p.id for p in again} == set(ids.values())
+    assert {p.claim_token for p in again} == {"run-4"}
 
 
 async def test_claim_due_lease_is_dropped_on_rollback(backend: Backend) -> None:
     product_id = await add_product(backend)
     await add_watch(backend, ALICE, product_id)
+    lease = NOW + timedelta(hours=1)
     async with backend.factory() as uow:
-        assert [p.id for p in await uow.products.claim_due(NOW, NOW + timedelta(hours=1), 5)] == [
-            product_id
-        ]
+        assert [p.id for p in await uow.products.claim_due(NOW, lease, 5, "lost")] == [product_id]
+    assert (await stored_product(backend, product_id)).claim_token is None
     async with backend.factory() as uow:
-        assert [p.id for p in await uow.products.claim_due(NOW, NOW + timedelta(hours=1), 5)] == [
-            product_id
-        ]
+        assert [p.id for p in await uow.products.claim_due(NOW, lease, 5, "kept")] == [product_id]
+
+
+async def test_release_claims_ends_only_the_claims_still_held(backend: Backend) -> None:
+    ids = []
+    for n in range(3):
+        ids.append(await add_product(backend, f"https://shop.example/{n}"))
+        await add_watch(backend, ALICE, ids[-1])
+    first, second, third = ids
+    lease = NOW + timedelta(minutes=5)
+    async with backend.factory() as uow:
+        assert len(await uow.products.claim_due(NOW, lease, 10, "slow-run")) == 3
+        await uow.commit()
+    # The slow run's lease runs out; another run claims the first product again.
+    async with backend.factory() as uow:
+        retaken = await uow.products.claim_due(lease, lease + timedelta(minutes=5), 1, "next-run")
+        await uow.commit()
+    assert [p.id for p in retaken] == [first]
+
+    async with backend.factory() as uow:
+        missing = first + second + third + 1000
+        held = await uow.products.release_claims([first, second, third, missing], "slow-run")
+        # Released once: a second release finds nothing held any more.
+        assert await uow.products.release_claims([second, third], "slow-run") == set()
+        assert await uow.products.release_claims([], "slow-run") == set()
+        await uow.commit()
+    assert held == {second, third}
+    tokens = {pid: (await stored_product(backend, pid)).claim_token for pid in ids}
+    assert tokens == {first: "next-run", second: None, third: None}
+
+    async with backend.factory() as uow:
+        assert await uow.products.release_claims([first], "slow-run") == set()
+        assert await uow.products.release_claims([first], "next-run") == {first}
+        # Not committed: the claim stays.
+    assert (await stored_product(backend, first)).claim_token == "next-run"
 
 
 async def test_mark_stale(backend: Backend) -> None:
@@ -518,61 +671,91 @@ async def test_watch_round_trips_every_field(backend: Backend) -> None:
     percent_id = await add_watch(backend, ALICE, product_id, address=DM, rule=percent.rule)
 
     async with backend.factory() as uow:
-        stored = await uow.watches.get_owned(ALICE, watch_id)
-        stored_percent = await uow.watches.get_owned(ALICE, percent_id)
+        stored = await uow.watches.get_in_chat(GROUP_TOPIC, watch_id)
+        stored_percent = await uow.watches.get_in_chat(DM, percent_id)
     assert stored == replace(original, id=watch_id)
     assert stored_percent is not None and stored_percent.rule == percent.rule
 
 
-async def test_watches_are_scoped_to_their_owner(backend: Backend) -> None:
-    product_id = await add_product(backend)
-    alices = await add_watch(backend, ALICE, product_id)
+async def test_watches_are_seen_only_in_the_chat_they_were_made_in(backend: Backend) -> None:
+    url = "https://shop.example/p/1"
+    product_id = await add_product(backend, url)
+    in_group = await add_watch(backend, ALICE, product_id, address=GROUP)
 
     async with backend.factory() as uow:
-        assert await uow.watches.get_owned(BOB, alices) is None
-        assert await uow.watches.list_owned(BOB) == []
+        for elsewhere in (DM, OTHER_GROUP, GROUP_ON_DISCORD):
+            assert await uow.watches.get_in_chat(elsewhere, in_group) is None
+            assert await uow.watches.list_in_chat(elsewhere) == []
+            assert await uow.watches.find_in_chat(elsewhere, url) is None
+        # Every thread of the chat shares its watches, whoever asks there.
+        by_thread = await uow.watches.get_in_chat(GROUP_TOPIC, in_group)
+        listed = await uow.watches.list_in_chat(GROUP_TOPIC)
+        found = await uow.watches.find_in_chat(GROUP_TOPIC, url)
         assert await uow.watches.count_owned(BOB) == 0
-        assert await uow.watches.find(BOB, product_id, DM) is None
-        mine = await uow.watches.get_owned(ALICE, alices)
-    assert mine is not None and mine.owner == ALICE
+        assert await uow.watches.count_owned(ALICE) == 1
+    assert by_thread is not None and by_thread.id == in_group and by_thread.owner == ALICE
+    assert by_thread.address == GROUP  # where it was made, not where it was asked about
+    assert [w.id for w in listed] == [in_group]
+    assert found is not None and found.id == in_group
+
+    # A watch made in a forum thread is the whole chat's too.
+    in_topic = await add_watch(backend, BOB, product_id, address=GROUP_TOPIC)
+    async with backend.factory() as uow:
+        plain = await uow.watches.get_in_chat(GROUP, in_topic)
+        assert [w.id for w in await uow.watches.list_in_chat(GROUP)] == [in_group, in_topic]
+        assert await uow.watches.list_in_chat(OTHER_GROUP) == []
+    assert plain is not None and plain.address == GROUP_TOPIC
 
 
-async def test_owned_watches_are_active_ones_in_id_order(backend: Backend) -> None:
+async def test_chat_watches_are_active_ones_in_id_order(backend: Backend) -> None:
     first = await add_product(backend, "https://shop.example/1")
     second = await add_product(backend, "https://shop.example/2")
-    a = await add_watch(backend, ALICE, second)
-    b = await add_watch(backend, ALICE, first, address=GROUP)
-    stopped = await add_watch(backend, ALICE, first, active=False)
-    await add_watch(backend, BOB, first)
+    a = await add_watch(backend, ALICE, second, address=GROUP)
+    b = await add_watch(backend, BOB, first, address=GROUP_TOPIC)
+    stopped = await add_watch(backend, ALICE, first, address=GROUP, active=False)
+    in_dm = await add_watch(backend, ALICE, first, address=DM)
 
     async with backend.factory() as uow:
-        assert [w.id for w in await uow.watches.list_owned(ALICE)] == [a, b]
+        assert [w.id for w in await uow.watches.list_in_chat(GROUP)] == [a, b]
+        assert [w.id for w in await uow.watches.list_in_chat(DM)] == [in_dm]
+        # The per-user count spans every chat, active watches only.
         assert await uow.watches.count_owned(ALICE) == 2
-        assert await uow.watches.get_owned(ALICE, stopped) is None
-        assert [w.owner for w in await uow.watches.for_product(first)] == [ALICE, BOB]
+        assert await uow.watches.count_owned(BOB) == 1
+        assert await uow.watches.get_in_chat(GROUP, stopped) is None
+        assert await uow.watches.get_in_chat(GROUP, a + b + stopped + in_dm + 1) is None
+        assert [w.id for w in await uow.watches.for_product(first)] == [b, in_dm]
         assert [w.id for w in await uow.watches.for_product(second)] == [a]
 
 
-async def test_find_matches_owner_product_and_full_address(backend: Backend) -> None:
-    product_id = await add_product(backend)
-    in_topic = await add_watch(backend, ALICE, product_id, address=GROUP_TOPIC)
-    in_dm = await add_watch(backend, ALICE, product_id, address=DM)
-    await add_watch(backend, ALICE, product_id, address=GROUP, active=False)
+async def test_find_in_chat_matches_the_page_whatever_its_selector(backend: Backend) -> None:
+    url = "https://shop.example/p/1"
+    other_url = "https://shop.example/p/2"
+    plain = await add_product(backend, url)
+    priced = await add_product(backend, url, css_selector=".price")
+    other = await add_product(backend, other_url)
+    by_selector = await add_watch(backend, ALICE, priced, address=GROUP_TOPIC)
+    await add_watch(backend, ALICE, plain, address=DM, active=False)
+    await add_watch(backend, BOB, other, address=OTHER_GROUP)
 
     async with backend.factory() as uow:
-        topic = await uow.watches.find(ALICE, product_id, GROUP_TOPIC)
-        dm = await uow.watches.find(ALICE, product_id, DM)
-        assert await uow.watches.find(ALICE, product_id, GROUP) is None  # only inactive there
-        assert await uow.watches.find(ALICE, product_id + 1, DM) is None
-    assert topic is not None and topic.id == in_topic
-    assert dm is not None and dm.id == in_dm
+        in_group = await uow.watches.find_in_chat(GROUP, url)
+        in_topic = await uow.watches.find_in_chat(GROUP_TOPIC, url)
+        assert await uow.watches.find_in_chat(DM, url) is None  # only inactive there
+        assert await uow.watches.find_in_chat(GROUP, other_url) is None
+        assert await uow.watches.find_in_chat(GROUP, "https://shop.example/p/3") is None
+        assert await uow.watches.find_in_chat(OTHER_GROUP, url) is None
+        in_other = await uow.watches.find_in_chat(OTHER_GROUP, other_url)
+    assert in_group is not None and in_group.id == by_selector
+    assert in_group.product_id == priced
+    assert in_topic == in_group
+    assert in_other is not None and in_other.product_id == other
 
 
 async def test_watch_update_persists(backend: Backend) -> None:
     product_id = await add_product(backend)
     watch_id = await add_watch(backend, ALICE, product_id)
     async with backend.factory() as uow:
-        watch = await uow.watches.get_owned(ALICE, watch_id)
+        watch = await uow.watches.get_in_chat(DM, watch_id)
         assert watch is not None
         watch.rule = Rule(RuleKind.TARGET, Money(Decimal("19.99"), "GBP"))
         watch.last_alert_price, watch.last_alert_at = Decimal("18.00"), NOW
@@ -580,12 +763,13 @@ async def test_watch_update_persists(backend: Backend) -> None:
         await uow.watches.update(watch)
         await uow.commit()
     async with backend.factory() as uow:
-        assert await uow.watches.get_owned(ALICE, watch_id) == watch
+        assert await uow.watches.get_in_chat(DM, watch_id) == watch
         watch.active = False
         await uow.watches.update(watch)
         await uow.commit()
     async with backend.factory() as uow:
-        assert await uow.watches.get_owned(ALICE, watch_id) is None
+        assert await uow.watches.get_in_chat(DM, watch_id) is None
+        assert await uow.watches.list_in_chat(DM) == []
         assert await uow.watches.count_owned(ALICE) == 0
 
 
@@ -619,14 +803,14 @@ async def test_outbox_dedupe_returns_false_and_keeps_the_transaction(backend: Ba
         duplicate = a_message("alert:1:target:9", payload={"blocks": ["other"]})
         assert await uow.outbox.add(duplicate) is False
         assert duplicate.id is None
-        await uow.products.add(a_product())
+        await uow.products.get_or_add(a_product())
         await uow.commit()
 
     # Against a committed row too: on PostgreSQL a failed INSERT would abort the transaction
     # and lose the work around it.
     async with backend.factory() as uow:
         assert await uow.outbox.add(a_message("alert:1:target:9")) is False
-        await uow.products.add(a_product("https://shop.example/after-duplicate"))
+        await uow.products.get_or_add(a_product("https://shop.example/after-duplicate"))
         assert await uow.outbox.add(a_message("alert:2:target:9")) is True
         await uow.commit()
 
@@ -683,8 +867,8 @@ async def test_outbox_claim_is_exclusive_and_expires(backend: Backend) -> None:
     await committed(backend, lambda uow: uow.outbox.add(a_message("b")))
     async with backend.factory() as uow:
         first, _ = await uow.outbox.pending(NOW, 10)
-        assert await uow.outbox.claim(first.id, NOW, NOW + timedelta(minutes=2))
-        assert not await uow.outbox.claim(first.id, NOW, NOW + timedelta(minutes=2))
+        assert await uow.outbox.claim(first.id, NOW, NOW + timedelta(minutes=2), "run-1")
+        assert not await uow.outbox.claim(first.id, NOW, NOW + timedelta(minutes=2), "run-2")
         await uow.commit()
     async with backend.factory() as uow:
         # A claimed row holds back its chat's later rows until the claim expires...
@@ -695,28 +879,72 @@ async def test_outbox_claim_is_exclusive_and_expires(backend: Backend) -> None:
             ("a", OutboxStatus.SENDING),
             ("b", OutboxStatus.PENDING),
         ]
+        assert [m.claim_token for m in expired] == ["run-1", None]
         assert await uow.outbox.count_sent_since(ALICE, NOW) == 2
 
 
-async def test_outbox_update_persists(backend: Backend) -> None:
+async def test_outbox_update_claimed_persists(backend: Backend) -> None:
     await committed(backend, lambda uow: uow.outbox.add(a_message("a")))
     async with backend.factory() as uow:
         (message,) = await uow.outbox.pending(NOW, 10)
+        assert await uow.outbox.claim(message.id, NOW, NOW + timedelta(minutes=2), "run-1")
         message.attempts = 2
         message.next_attempt_at = NOW + timedelta(minutes=5)
         message.error = "rate limited"
-        await uow.outbox.update(message)
+        assert await uow.outbox.update_claimed(message, "run-1") is True
         await uow.commit()
     async with backend.factory() as uow:
         assert await uow.outbox.pending(NOW, 10) == []
         (retried,) = await uow.outbox.pending(NOW + timedelta(minutes=5), 10)
         assert retried == message
+        later = NOW + timedelta(minutes=5)
+        assert await uow.outbox.claim(retried.id, later, later + timedelta(minutes=2), "run-2")
         retried.status, retried.platform_message_id = OutboxStatus.SENT, "555"
-        await uow.outbox.update(retried)
+        assert await uow.outbox.update_claimed(retried, "run-2") is True
         await uow.commit()
     async with backend.factory() as uow:
         assert await uow.outbox.pending(NOW + timedelta(days=1), 10) == []
         assert await uow.outbox.count_sent_since(ALICE, NOW) == 1
+
+
+async def test_outbox_update_claimed_refuses_a_stale_token(backend: Backend) -> None:
+    await committed(backend, lambda uow: uow.outbox.add(a_message("a")))
+    await committed(backend, lambda uow: uow.outbox.add(a_message("never-claimed", GROUP)))
+    async with backend.factory() as uow:
+        message, unclaimed = await uow.outbox.pending(NOW, 10)
+        assert await uow.outbox.claim(message.id, NOW, NOW + timedelta(minutes=2), "slow-run")
+        await uow.commit()
+    # The slow run's claim expires and another run takes the row over.
+    retake_at = NOW + timedelta(minutes=3)
+    async with backend.factory() as uow:
+        assert await uow.outbox.claim(
+            message.id, retake_at, retake_at + timedelta(minutes=2), "next-run"
+        )
+        await uow.commit()
+
+    late = replace(message, status=OutboxStatus.SENT, platform_message_id="1", attempts=1)
+    async with backend.factory() as uow:
+        assert await uow.outbox.update_claimed(late, "slow-run") is False
+        # A row nobody claimed takes no outcome either, whatever the token.
+        unclaimed.status = OutboxStatus.SENT
+        assert await uow.outbox.update_claimed(unclaimed, "") is False
+        assert await uow.outbox.update_claimed(unclaimed, "slow-run") is False
+        await uow.commit()
+    async with backend.factory() as uow:
+        rows = await uow.outbox.pending(retake_at + timedelta(minutes=3), 10)
+        assert [(m.dedupe_key, m.status, m.attempts) for m in rows] == [
+            ("a", OutboxStatus.SENDING, 0),
+            ("never-claimed", OutboxStatus.PENDING, 0),
+        ]
+        assert rows[0].claim_token == "next-run"
+        assert rows[0].platform_message_id is None
+        # The run holding the claim writes its outcome.
+        done = replace(rows[0], status=OutboxStatus.SENT, platform_message_id="2", attempts=1)
+        assert await uow.outbox.update_claimed(done, "next-run") is True
+        await uow.commit()
+    async with backend.factory() as uow:
+        rows = await uow.outbox.pending(NOW + timedelta(days=1), 10)
+    assert [m.dedupe_key for m in rows] == ["never-claimed"]
 
 
 async def test_close_pending_for_chat(backend: Backend) -> None:
@@ -756,41 +984,46 @@ async def test_count_sent_since(backend: Backend) -> None:
         assert await uow.outbox.count_sent_since("telegram:nobody", NOW) == 0
 
 
-# ----- chats, users, audit --------------------------------------------------------------
+# ----- chats, users ---------------------------------------------------------------------
 
 
 async def test_chat_activity(backend: Backend) -> None:
+    assert await backend.chat_state(GROUP) is None  # never seen: nothing says it is gone
     async with backend.factory() as uow:
-        assert await uow.chats.is_active(GROUP) is True  # never seen: nothing says it is gone
         await uow.chats.touch(GROUP, "group")
         await uow.chats.touch(GROUP, "group")
         await uow.commit()
+    assert await backend.chat_state(GROUP) == ("group", True, None)
     async with backend.factory() as uow:
-        assert await uow.chats.is_active(GROUP_TOPIC) is True
         await uow.chats.deactivate(GROUP_TOPIC, "kicked")  # a thread stands for its chat
         await uow.chats.deactivate(ChatAddress("discord", "42"), "forbidden")
         await uow.commit()
+    assert await backend.chat_state(GROUP) == ("group", False, "kicked")
+    assert await backend.chat_state(ChatAddress("discord", "42")) == ("unknown", False, "forbidden")
+    assert await backend.chat_state(DM) is None
+    assert await backend.chat_state(GROUP_ON_DISCORD) is None
     async with backend.factory() as uow:
-        assert await uow.chats.is_active(GROUP) is False
-        assert await uow.chats.is_active(ChatAddress("discord", "42")) is False
-        assert await uow.chats.is_active(DM) is True
-        await uow.chats.touch(GROUP, "group")  # someone talks there again
+        await uow.chats.touch(GROUP_TOPIC, "group")  # someone talks there again
+        await uow.chats.deactivate(DM, "blocked")
+        # Not committed: gone with the unit of work.
+    assert await backend.chat_state(GROUP) == ("group", False, "kicked")
+    assert await backend.chat_state(DM) is None
+    async with backend.factory() as uow:
+        await uow.chats.touch(GROUP_TOPIC, "group")
         await uow.commit()
-    async with backend.factory() as uow:
-        assert await uow.chats.is_active(GROUP) is True
+    assert await backend.chat_state(GROUP) == ("group", True, None)
 
 
 async def test_users(backend: Backend) -> None:
     async with backend.factory() as uow:
-        assert await uow.users.count() == 0
         assert await uow.users.is_banned(ALICE) is False
         await uow.users.ensure(ALICE, "Alice")
         await uow.users.ensure(ALICE, "Alice")
-        await uow.users.ensure(ALICE, "")
+        await uow.users.ensure(ALICE, "")  # no name given: the known one stays
         await uow.users.ensure(BOB, "")
         await uow.commit()
+    assert await backend.user_rows() == {ALICE: ("Alice", False), BOB: ("", False)}
     async with backend.factory() as uow:
-        assert await uow.users.count() == 2
         await uow.users.set_banned(ALICE, True)
         await uow.users.set_banned("discord:unknown", True)  # banned before first contact
         await uow.commit()
@@ -798,26 +1031,73 @@ async def test_users(backend: Backend) -> None:
         assert await uow.users.is_banned(ALICE) is True
         assert await uow.users.is_banned(BOB) is False
         assert await uow.users.is_banned("discord:unknown") is True
-        assert await uow.users.count() == 3
         await uow.users.ensure(ALICE, "Alice B.")  # seeing a user again does not unban
         await uow.users.set_banned("discord:unknown", False)
         await uow.commit()
     async with backend.factory() as uow:
         assert await uow.users.is_banned(ALICE) is True
         assert await uow.users.is_banned("discord:unknown") is False
+    assert await backend.user_rows() == {
+        ALICE: ("Alice B.", True),
+        BOB: ("", False),
+        "discord:unknown": ("", False),
+    }
 
 
-async def test_audit_records(backend: Backend) -> None:
+# ----- offers ---------------------------------------------------------------------------
+
+
+async def test_an_offer_is_taken_once_by_its_owner_in_its_chat(backend: Backend) -> None:
+    url = "https://shop.example/offered"
+    since = NOW - timedelta(minutes=30)
+    await committed(backend, lambda uow: uow.offers.put("tok-1", ALICE, GROUP_TOPIC, url, NOW))
     async with backend.factory() as uow:
-        await uow.audit.record("telegram:1", "ban", "discord:2", NOW)
-        await uow.audit.record("telegram:1", "broadcast", "hello", NOW + timedelta(seconds=1))
+        assert await uow.offers.take("tok-1", BOB, GROUP, since) is None  # not the owner
+        assert await uow.offers.take("tok-1", ALICE, DM, since) is None  # another chat
+        assert await uow.offers.take("tok-1", ALICE, OTHER_GROUP, since) is None
+        assert await uow.offers.take("tok-1", ALICE, GROUP_ON_DISCORD, since) is None
+        assert await uow.offers.take("tok-2", ALICE, GROUP, since) is None  # no such offer
         await uow.commit()
     async with backend.factory() as uow:
-        await uow.audit.record("telegram:1", "rolled back", "", NOW)
-    assert await backend.audit_rows() == [
-        ("telegram:1", "ban", "discord:2", NOW),
-        ("telegram:1", "broadcast", "hello", NOW + timedelta(seconds=1)),
-    ]
+        # Any thread of the chat it was made in; the wrong guesses above did not use it up.
+        assert await uow.offers.take("tok-1", ALICE, GROUP, since) == url
+        assert await uow.offers.take("tok-1", ALICE, GROUP, since) is None  # once
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert await uow.offers.take("tok-1", ALICE, GROUP_TOPIC, since) is None
+
+
+async def test_an_offer_taken_without_commit_is_still_there(backend: Backend) -> None:
+    url = "https://shop.example/offered"
+    await committed(backend, lambda uow: uow.offers.put("tok-1", ALICE, DM, url, NOW))
+    async with backend.factory() as uow:
+        assert await uow.offers.take("tok-1", ALICE, DM, NOW) == url
+    async with backend.factory() as uow:
+        assert await uow.offers.take("tok-1", ALICE, DM, NOW) == url  # made at `since`: in time
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert await uow.offers.take("tok-1", ALICE, DM, NOW) is None
+
+
+async def test_old_offers_are_refused_and_forgotten(backend: Backend) -> None:
+    async def put_all(uow: UnitOfWork) -> None:
+        await uow.offers.put("old", ALICE, DM, "https://shop.example/old", NOW - timedelta(hours=2))
+        await uow.offers.put(
+            "bobs", BOB, GROUP, "https://shop.example/bobs", NOW - timedelta(days=1)
+        )
+        await uow.offers.put("fresh", BOB, GROUP, "https://shop.example/fresh", NOW)
+
+    await committed(backend, put_all)
+    since = NOW - timedelta(hours=1)
+    async with backend.factory() as uow:
+        assert await uow.offers.take("old", ALICE, DM, since) is None  # too old
+        await uow.commit()
+    # Taking any offer forgets those made before `since`, Bob's unpressed one too.
+    long_ago = NOW - timedelta(days=30)
+    async with backend.factory() as uow:
+        assert await uow.offers.take("old", ALICE, DM, long_ago) is None
+        assert await uow.offers.take("bobs", BOB, GROUP, long_ago) is None
+        assert await uow.offers.take("fresh", BOB, GROUP, long_ago) == "https://shop.example/fresh"
 
 
 # ----- unit of work ---------------------------------------------------------------------
@@ -825,20 +1105,22 @@ async def test_audit_records(backend: Backend) -> None:
 
 async def test_leaving_without_commit_rolls_back(backend: Backend) -> None:
     async with backend.factory() as uow:
-        product = await uow.products.add(a_product())
+        product = await uow.products.get_or_add(a_product())
         assert product.id is not None
         await uow.watches.add(a_watch(ALICE, product.id))
         await uow.outbox.add(a_message("lost"))
+        await uow.offers.put("lost", ALICE, DM, product.url, NOW)
     async with backend.factory() as uow:
         assert await uow.products.get_by_url(product.url) is None
         assert await uow.watches.count_owned(ALICE) == 0
         assert await uow.outbox.pending(NOW, 10) == []
+        assert await uow.offers.take("lost", ALICE, DM, NOW) is None
 
 
 async def test_exception_rolls_back(backend: Backend) -> None:
     with pytest.raises(RuntimeError, match="boom"):
         async with backend.factory() as uow:
-            await uow.products.add(a_product())
+            await uow.products.get_or_add(a_product())
             raise RuntimeError("boom")
     async with backend.factory() as uow:
         assert await uow.products.get_by_url(a_product().url) is None
@@ -846,9 +1128,9 @@ async def test_exception_rolls_back(backend: Backend) -> None:
 
 async def test_rollback_discards_and_the_unit_of_work_goes_on(backend: Backend) -> None:
     async with backend.factory() as uow:
-        await uow.products.add(a_product("https://shop.example/discarded"))
+        await uow.products.get_or_add(a_product("https://shop.example/discarded"))
         await uow.rollback()
-        await uow.products.add(a_product("https://shop.example/kept"))
+        await uow.products.get_or_add(a_product("https://shop.example/kept"))
         await uow.commit()
     async with backend.factory() as uow:
         assert await uow.products.get_by_url("https://shop.example/discarded") is None
@@ -857,7 +1139,7 @@ async def test_rollback_discards_and_the_unit_of_work_goes_on(backend: Backend) 
 
 async def test_changes_are_invisible_to_others_until_commit(backend: Backend) -> None:
     async with backend.factory() as writer:
-        await writer.products.add(a_product())
+        await writer.products.get_or_add(a_product())
         async with backend.factory() as reader:
             assert await reader.products.get_by_url(a_product().url) is None
         await writer.commit()
@@ -883,29 +1165,38 @@ async def test_open_claim_is_skipped_by_a_concurrent_worker(backend: Backend) ->
         )
         await add_watch(backend, ALICE, ids[-1])
     lease = NOW + timedelta(minutes=5)
+    started = asyncio.Event()
 
     async def second_worker() -> list[Product]:
         async with backend.factory() as uow:
-            claimed = await uow.products.claim_due(NOW, lease, 10)
+            started.set()
+            claimed = await uow.products.claim_due(NOW, lease, 10, "second")
             await uow.commit()
         return claimed
 
     async with backend.factory() as first_worker:
-        first = await first_worker.products.claim_due(NOW, lease, 2)
+        first = await first_worker.products.claim_due(NOW, lease, 2, "first")
         second_task = asyncio.create_task(second_worker())
-        await asyncio.sleep(0.2)
+        await started.wait()
         if backend.name == "postgresql":
             # The first claim is not committed: its rows are locked and SKIP LOCKED passes
-            # over them instead of waiting.
+            # over them instead of waiting, so the second worker finishes while the first
+            # still holds them. (Were it waiting, it would wait for ever: the bound only
+            # turns that hang into a failure.)
+            await asyncio.wait({second_task}, timeout=60)
             assert second_task.done()
         else:
-            # SQLite has one writer at a time: the second worker waits for the first,
-            # without blocking the event loop (this test's sleep ran meanwhile).
+            # SQLite has one writer at a time. The second worker ran on its own, without
+            # yielding, from its start to the first worker's write lock, and waits there
+            # without blocking the event loop: this worker runs again meanwhile.
             assert not second_task.done()
         await first_worker.commit()
     second = await second_task
     assert [p.id for p in first] == [ids[5], ids[4]]
     assert {p.id for p in second} == set(ids[:4])
+    assert {p.claim_token for p in second} == {"second"}
+    tokens = {pid: (await stored_product(backend, pid)).claim_token for pid in ids}
+    assert tokens == {pid: "first" if pid in ids[4:] else "second" for pid in ids}
 
 
 @real_databases
@@ -915,20 +1206,50 @@ async def test_concurrent_workers_never_claim_the_same_product(backend: Backend)
         product_id = await add_product(backend, f"https://shop.example/{n}")
         await add_watch(backend, ALICE, product_id)
 
-    async def worker() -> list[int]:
+    async def worker(name: str) -> list[int]:
         mine: list[int] = []
         while True:
             async with backend.factory() as uow:
-                batch = await uow.products.claim_due(NOW, NOW + timedelta(hours=1), 3)
+                batch = await uow.products.claim_due(NOW, NOW + timedelta(hours=1), 3, name)
                 await asyncio.sleep(0)  # let the other workers interleave mid-transaction
                 await uow.commit()
             if not batch:
                 return mine
             mine.extend(p.id for p in batch if p.id is not None)
 
-    results = await asyncio.gather(*(worker() for _ in range(4)))
+    results = await asyncio.gather(*(worker(f"worker-{n}") for n in range(4)))
     claimed = [product_id for batch in results for product_id in batch]
     assert len(claimed) == len(set(claimed)) == count
+    # Each product carries the token of the worker that got it.
+    for n, batch in enumerate(results):
+        for product_id in batch:
+            assert (await stored_product(backend, product_id)).claim_token == f"worker-{n}"
+
+
+@real_databases
+async def test_two_units_of_work_adding_one_page_get_one_row(backend: Backend) -> None:
+    started = asyncio.Event()
+
+    async def second_user() -> Product:
+        async with backend.factory() as uow:
+            started.set()
+            product = await uow.products.get_or_add(a_product(title="second"))
+            await uow.commit()
+        return product
+
+    async with backend.factory() as first_user:
+        first = await first_user.products.get_or_add(a_product(title="first"))
+        second_task = asyncio.create_task(second_user())
+        # The second insert now waits for this transaction (SQLite: for its write lock;
+        # PostgreSQL: on the unique index entry) and then finds the row it committed.
+        await started.wait()
+        await first_user.commit()
+    second = await second_task
+    assert first.id is not None and second.id == first.id
+    assert second.title == "first"
+    async with backend.factory() as uow:
+        stored = await uow.products.get_many([first.id, first.id + 1])
+    assert list(stored) == [first.id]
 
 
 async def test_a_writer_waiting_too_long_gets_database_is_locked(
@@ -938,19 +1259,106 @@ async def test_a_writer_waiting_too_long_gets_database_is_locked(
     factory = SqlUnitOfWorkFactory(make_engine(migrated_sqlite_url))
     try:
         async with factory() as holder:
-            await holder.products.add(a_product("https://shop.example/held"))
+            await holder.products.get_or_add(a_product("https://shop.example/held"))
             async with factory() as waiter:
                 assert await waiter.products.get_by_url("https://shop.example/held") is None
                 with pytest.raises(OperationalError, match="database is locked"):
-                    await waiter.products.add(a_product("https://shop.example/waits"))
+                    await waiter.products.get_or_add(a_product("https://shop.example/waits"))
             await holder.commit()
         # The lock went back with the commit: the next writer goes straight through.
         async with factory() as uow:
-            await uow.products.add(a_product("https://shop.example/after"))
+            await uow.products.get_or_add(a_product("https://shop.example/after"))
             await uow.commit()
     finally:
         await factory.aclose()
         await factory.engine.dispose()
+
+
+# ----- what only the SQL databases check ------------------------------------------------
+
+
+@real_databases
+@pytest.mark.parametrize("length", [2720, 4096])
+async def test_long_product_urls_are_stored_and_found(backend: Backend, length: int) -> None:
+    """PostgreSQL refuses btree entries over 2704 bytes: a unique index on the URL itself
+    failed for these ("index row size exceeds btree maximum")."""
+    url = a_long_url(length)
+    neighbour = url[:-1] + ("x" if url[-1] != "x" else "y")  # differs in the last character
+    assert len(url) == len(neighbour) == length
+
+    product_id = await add_product(backend, url, title="long")
+    neighbour_id = await add_product(backend, neighbour)
+    selected_id = await add_product(backend, url, css_selector=".price")
+    watch_id = await add_watch(backend, ALICE, product_id)
+    async with backend.factory() as uow:
+        found = await uow.products.get_by_url(url)
+        found_neighbour = await uow.products.get_by_url(neighbour)
+        found_selected = await uow.products.get_by_url(url, ".price")
+        again = await uow.products.get_or_add(a_product(url, title="again"))
+        watch = await uow.watches.find_in_chat(DM, url)
+        assert await uow.watches.find_in_chat(DM, neighbour) is None
+    assert len({product_id, neighbour_id, selected_id}) == 3
+    assert found is not None and (found.id, found.url, found.title) == (product_id, url, "long")
+    assert found_neighbour is not None and found_neighbour.id == neighbour_id
+    assert found_selected is not None and found_selected.id == selected_id
+    assert again.id == product_id and again.title == "long"
+    assert watch is not None and watch.id == watch_id
+
+
+HOSTILE_URL = "https://shop.example/caf\x00e/\ud83d"
+HOSTILE_SELECTOR = ".price\x00 \udc80span"
+HOSTILE_TITLE = "Caf\x00é \ud83d espresso\x00 \udfff"
+HOSTILE_NAME = "Al\x00ice \ud800"
+
+
+async def hostile_round_trip(backend: Backend) -> tuple[object, ...]:
+    """Stores text with NULs and lone surrogates; returns what reads back."""
+    product_id = await add_product(
+        backend, HOSTILE_URL, title=HOSTILE_TITLE, css_selector=HOSTILE_SELECTOR
+    )
+    watch_id = await add_watch(backend, ALICE, product_id)
+    async with backend.factory() as uow:
+        await uow.users.ensure(ALICE, HOSTILE_NAME)
+        await uow.commit()
+    async with backend.factory() as uow:
+        await uow.users.ensure(ALICE, HOSTILE_NAME)  # seen again: the same name
+        await uow.commit()
+
+    product = await stored_product(backend, product_id)
+    async with backend.factory() as uow:
+        # Found again both by what was read back and by the text as it was sent.
+        by_stored = await uow.products.get_by_url(product.url, product.css_selector)
+        by_sent = await uow.products.get_by_url(HOSTILE_URL, HOSTILE_SELECTOR)
+        same_row = await uow.products.get_or_add(
+            a_product(product.url, css_selector=product.css_selector)
+        )
+        watch_by_stored = await uow.watches.find_in_chat(DM, product.url)
+        watch_by_sent = await uow.watches.find_in_chat(DM, HOSTILE_URL)
+        await uow.commit()
+    assert by_stored is not None and by_stored.id == product_id
+    assert by_sent is not None and by_sent.id == product_id
+    assert same_row.id == product_id
+    assert watch_by_stored is not None and watch_by_stored.id == watch_id
+    assert watch_by_sent is not None and watch_by_sent.id == watch_id
+    users_now = await backend.user_rows()
+    return product.url, product.css_selector, product.title, users_now[ALICE][0]
+
+
+async def test_hostile_text_is_stored_alike_on_sqlite_and_postgres(
+    migrated_sqlite_url: str, clean_postgres_url: str
+) -> None:
+    read_back = {}
+    for url in (migrated_sqlite_url, clean_postgres_url):
+        async with sql_backend(url) as sql:
+            read_back[sql.name] = await hostile_round_trip(sql)
+    # NUL dropped, each lone surrogate turned into U+FFFD: the same text on both.
+    expected = (
+        "https://shop.example/cafe/\ufffd",
+        ".price \ufffdspan",
+        "Café \ufffd espresso \ufffd",
+        "Alice \ufffd",
+    )
+    assert read_back == {"sqlite": expected, "postgresql": expected}
 
 
 # ----- engine ---------------------------------------------------------------------------
@@ -1002,24 +1410,29 @@ async def test_many_open_sqlite_units_of_work_never_wait_for_a_connection(
     would block the loop that the holders need to finish. Thirty open at once must all
     read, and the writers among them take turns."""
     factory = SqlUnitOfWorkFactory(make_engine(migrated_sqlite_url))
-    started = asyncio.Event()
+    count = 30
+    opened = 0
+    all_open = asyncio.Event()
 
     async def one(n: int) -> int | None:
+        nonlocal opened
         async with factory() as uow:
             await uow.products.get_by_url("https://shop.example/none")
-            await started.wait()  # every unit of work holds its connection at once
-            stored = await uow.products.add(a_product(f"https://shop.example/{n}"))
+            opened += 1
+            if opened == count:
+                all_open.set()
+            await all_open.wait()  # every unit of work holds its connection at once
+            stored = await uow.products.get_or_add(a_product(f"https://shop.example/{n}"))
             await uow.commit()
             return stored.id
 
     try:
-        tasks = [asyncio.create_task(one(n)) for n in range(30)]
-        await asyncio.sleep(0.05)
-        started.set()
+        tasks = [asyncio.create_task(one(n)) for n in range(count)]
         ids = await asyncio.wait_for(asyncio.gather(*tasks), timeout=20)
         async with factory() as uow:
             stored = await uow.products.get_many([i for i in ids if i is not None])
     finally:
         await factory.aclose()
         await factory.engine.dispose()
-    assert len(stored) == 30
+    assert opened == count
+    assert len(stored) == count

@@ -107,7 +107,7 @@ async def test_scripted_timeline_gives_exactly_the_expected_alerts(shop, tmp_pat
         # Eve's watch alerts when the price strays 15 % from its 30-day average (no chat
         # syntax for that rule yet, so it is set on the stored watch).
         async with runtime.uow_factory() as uow:
-            [eve] = await uow.watches.list_owned("test:eve")
+            [eve] = await uow.watches.list_in_chat(ctx("eve").address)
             await uow.watches.update(
                 replace(eve, rule=Rule(RuleKind.DEVIATION, percent=Decimal(15)))
             )
@@ -148,7 +148,7 @@ async def test_scripted_timeline_gives_exactly_the_expected_alerts(shop, tmp_pat
         assert await step(8, headphones="90.00") == [("dev", "deviation"), ("drop10", "drop")]
         # Snoozed watches stay silent until the snooze ends.
         async with runtime.uow_factory() as uow:
-            [bobs] = await uow.watches.list_owned("test:bob")
+            [bobs] = await uow.watches.list_in_chat(ctx("bob").address)
         snoozed = await dispatcher.handle_action(ctx("bob"), f"snooze:{bobs.id}")
         assert "Snoozed" in snoozed.text
         assert await step(8, kettle="39.00") == []

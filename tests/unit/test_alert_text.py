@@ -9,7 +9,6 @@ import pytest
 
 from core.alert_text import render_alert, render_status_change
 from core.alerts import AlertEvent, EventKind
-from core.errors import Blocked, NoPriceFound
 from core.model import Availability, ChatAddress, Product, Rule, RuleKind, Watch
 from core.money import Money
 from core.reply import Button
@@ -63,9 +62,9 @@ def test_alert_buttons_open_chart_snooze_stop() -> None:
     reply = render_alert(TARGET_EVENT, watch=make_watch(), product=make_product(), low_30d=None)
     assert reply.buttons == (
         Button("Open", url=URL),
-        Button("Chart", action="chart:31"),
-        Button("Snooze 24 h", action="snooze:31"),
-        Button("Stop tracking", action="stop:31"),
+        Button("Chart", action="history 31"),
+        Button("Snooze 24 h", action="snooze 31"),
+        Button("Stop tracking", action="untrack 31"),
     )
 
 
@@ -226,18 +225,16 @@ BROKEN = "This page can no longer be read"
     [
         ("not_found", f"{BROKEN} because the shop says it does not exist any more (404/410)."),
         ("no_price", f"{BROKEN} because I can no longer find a price on it."),
-        (
-            Blocked.user_message,
-            f"{BROKEN} because the shop blocks my requests (403 or a captcha page).",
-        ),
-        (NoPriceFound.user_message, f"{BROKEN} because I can no longer find a price on it."),
+        ("blocked", f"{BROKEN} because the shop blocks my requests (403 or a captcha page)."),
+        ("too_complex", f"{BROKEN} because the page is too complex to read in time."),
+        ("storage", f"{BROKEN} because its readings cannot be saved."),
         (
             "the shop moved it behind a login.",
             f"{BROKEN} because the shop moved it behind a login.",
         ),
         ("The shop is closed. Come back later", f"{BROKEN}. The shop is closed. Come back later."),
     ],
-    ids=["code", "extraction-code", "error-message", "extraction-message", "clause", "sentence"],
+    ids=["code", "extraction-code", "blocked", "too-complex", "storage", "clause", "sentence"],
 )
 def test_broken_page_message_says_why(reason: str, expected: str) -> None:
     reply = render_status_change(make_product(), broken=True, reason=reason)

@@ -8,9 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from core.checking import CheckConfig, Checker, page_digest
+from core.checking import CheckConfig, Checker
 from core.errors import Timeout
 from core.model import Availability, ChatAddress, Observation, Product, Rule, RuleKind, Watch
+from core.reading import PageReader, page_digest
 from tests.fakes.clock import FakeClock
 from tests.fakes.memory import MemoryUnitOfWorkFactory
 from tests.fakes.web import FakeExtractor, FakeFetcher
@@ -33,7 +34,7 @@ async def watched_product(
 ) -> Product:
     """A product due now, with one any-drop watch by test:`who`."""
     async with uow() as unit:
-        product = await unit.products.add(Product(None, url, next_check_at=clock.now()))
+        product = await unit.products.get_or_add(Product(None, url, next_check_at=clock.now()))
         await unit.watches.add(
             Watch(
                 None,
@@ -53,7 +54,7 @@ async def parts():
     clock = FakeClock()
     uow = MemoryUnitOfWorkFactory()
     fetcher, extractor = FakeFetcher(), CountingExtractor()
-    checker = Checker(uow, fetcher, extractor, clock, CheckConfig(jitter=0))
+    checker = Checker(uow, PageReader(fetcher, extractor, clock), clock, CheckConfig(jitter=0))
     await watched_product(uow, clock, URL, "ann")
     fetcher.pages[URL] = b"<html>49.90 EUR</html>"
     extractor.observations[URL] = Observation(Decimal("49.90"), "EUR", Availability.IN_STOCK)
@@ -171,10 +172,59 @@ async def test_a_batch_that_cannot_be_written_is_written_product_by_product(
     extractor.observations[other] = Observation(Decimal("15.00"), "EUR", Availability.IN_STOCK)
     monkeypatch.setattr(memory.MemoryPricePointRepository, "add", refuse_the_toaster)
     report = await check(clock, checker)
-    assert (report.checked, report.alerts) == (1, 1)  # the kettle, with its alert
+    assert (report.checked, report.succeeded, report.alerts) == (2, 1, 1)  # the kettle's alert
+    # The toaster fails visibly: counted, backed off, not claimed again at every lease.
+    assert (report.failed, report.failures) == (1, {"storage": 1})
     async with uow() as unit:
         kettle = await unit.products.get(1)
         toaster = await unit.products.get(product.id or 0)
     assert kettle is not None and kettle.price == Decimal("39.90")
-    assert toaster is not None and toaster.price == Decimal("20.00")  # untouched, retried later
+    assert toaster is not None and toaster.price == Decimal("20.00")  # its reading not stored
+    assert toaster.failure_count == 1 and toaster.claim_token is None
+    assert toaster.next_check_at == clock.now() + timedelta(hours=2)  # backed off
     assert [m.owner for m in uow.store.outbox.values()] == ["test:ann"]
+
+
+async def test_a_product_failing_to_be_stored_tells_its_watchers_after_repeated_failures(
+    parts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock, uow, fetcher, extractor, checker = parts
+    await check(clock, checker, minutes=0)
+    from tests.fakes import memory
+
+    async def refuse(self, point):  # type: ignore[no-untyped-def]
+        raise RuntimeError("value out of range")
+
+    monkeypatch.setattr(memory.MemoryPricePointRepository, "add", refuse)
+    fetcher.pages[URL] = b"<html>39.90 EUR</html>"
+    extractor.observations[URL] = Observation(Decimal("39.90"), "EUR", Availability.IN_STOCK)
+    for _ in range(5):
+        report = await check(clock, checker, hours=30)
+        assert report.failures == {"storage": 1}
+    product, _ = await state(uow)
+    assert product.status.value == "broken" and product.status_reason == "storage"
+    [told] = [m for m in uow.store.outbox.values() if m.dedupe_key.startswith("status:")]
+    assert "readings cannot be saved" in " ".join(told.payload["blocks"])
+
+
+async def test_one_cycle_checks_each_product_once_even_when_the_interval_is_shorter(
+    parts,
+) -> None:
+    """A cycle longer than the check interval must not re-claim what it has just checked
+    (`pricebot check` would never end)."""
+    clock, uow, fetcher, extractor, _ = parts
+    other = "https://shop.example/toaster"
+    await watched_product(uow, clock, other, "bob")
+    fetcher.pages[other] = b"<html>20.00 EUR</html>"
+    extractor.observations[other] = Observation(Decimal("20.00"), "EUR", Availability.IN_STOCK)
+
+    class SlowShop(FakeFetcher):
+        async def fetch(self, url, *, etag=None, last_modified=None):  # type: ignore[no-untyped-def]
+            clock.advance(seconds=5)  # each fetch outlasts the whole interval
+            return await fetcher.fetch(url, etag=etag, last_modified=last_modified)
+
+    config = CheckConfig(interval=timedelta(seconds=1), batch=1, jitter=0)
+    checker = Checker(uow, PageReader(SlowShop(), extractor, clock), clock, config)
+    report = await asyncio.wait_for(checker.run_once(), timeout=10)
+    assert report.checked == 2
+    assert sorted(fetcher.fetches) == [URL, other]

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from core.delivery import Delivery
-from core.model import ChatAddress, OutboxMessage
+from core.model import ChatAddress, OutboxMessage, OutboxStatus
 from core.reply import Reply
 from tests.fakes.clock import FakeClock
 from tests.fakes.memory import MemoryUnitOfWorkFactory
@@ -86,8 +86,8 @@ async def test_a_gone_chat_closes_its_rows_and_pauses_its_watches(parts):
     notifier.gone_chats.add("ann")
     report = await delivery.run_once()
     assert (report.sent, report.undeliverable) == (1, 1)
+    assert uow.store.chats[("test", "ann")].active is False
     async with uow() as unit:
-        assert not await unit.chats.is_active(ANN)
         assert await unit.outbox.pending(clock.now() + timedelta(days=1), 10) == []
 
 
@@ -97,7 +97,8 @@ async def test_in_doubt_row_is_confirmed_not_resent(parts):
     await queue(uow, ("a1", ANN), clock=clock)
     async with uow() as unit:
         [row] = await unit.outbox.pending(clock.now(), 10)
-        assert await unit.outbox.claim(row.id, clock.now(), clock.now() + timedelta(minutes=2))
+        until = clock.now() + timedelta(minutes=2)
+        assert await unit.outbox.claim(row.id, clock.now(), until, "dead-run")
         await unit.commit()
     await notifier.send(ANN, Reply.say("a1"), key="a1")  # what the dead run had sent
     assert (await delivery.run_once()).sent == 0  # claim not expired: nobody touches it
@@ -112,9 +113,27 @@ async def test_in_doubt_row_is_resent_when_it_never_arrived(parts):
     await queue(uow, ("a1", ANN), clock=clock)
     async with uow() as unit:
         [row] = await unit.outbox.pending(clock.now(), 10)
-        await unit.outbox.claim(row.id, clock.now(), clock.now() + timedelta(minutes=2))
+        await unit.outbox.claim(row.id, clock.now(), clock.now() + timedelta(minutes=2), "dead")
         await unit.commit()
     clock.advance(minutes=3)
     report = await delivery.run_once()
     assert (report.sent, report.confirmed) == (1, 0)
     assert notifier.texts("ann") == ["a1"]
+
+
+async def test_a_late_mark_of_a_run_whose_claim_expired_changes_nothing(parts):
+    """A slow run's "sent" mark must not overwrite the row another run took over."""
+    clock, uow, _notifier, delivery = parts
+    await queue(uow, ("a1", ANN), clock=clock)
+    async with uow() as unit:
+        [row] = await unit.outbox.pending(clock.now(), 10)
+        await unit.outbox.claim(row.id, clock.now(), clock.now() + timedelta(minutes=2), "slow")
+        await unit.commit()
+    clock.advance(minutes=3)
+    assert (await delivery.run_once()).sent == 1  # the claim expired: taken over and sent
+    row.status, row.error = OutboxStatus.PENDING, "the slow run's late retry mark"
+    async with uow() as unit:
+        assert await unit.outbox.update_claimed(row, "slow") is False
+        await unit.commit()
+    [stored] = uow.store.outbox.values()
+    assert stored.status is OutboxStatus.SENT and stored.error is None

@@ -159,6 +159,11 @@ def test_rejects_non_strings() -> None:
         canonical_url(None)  # type: ignore[arg-type]
 
 
+def test_a_lone_surrogate_is_no_url() -> None:
+    with pytest.raises(InvalidUrl):
+        canonical_url("https://shop.example/\ud800")
+
+
 def test_canonical_form_is_stable() -> None:
     once = canonical_url("https://Shop.Example/caf%c3%a9/p?id=1&utm_source=x&q=é#frag")
     assert canonical_url(once) == once
@@ -173,8 +178,10 @@ def test_canonical_form_is_stable() -> None:
         ("https://[2001:db8::1]/p", True),
         ("look at https://shop.example/p", False),
         ("https://shop.example/p nice", False),
-        ("shop.example/p", False),
-        ("www.shop.example", False),
+        ("shop.example/p", True),  # people paste links without the scheme
+        ("www.shop.example", True),
+        ("19.99", False),
+        ("hello.", False),
         ("http://localhost/p", False),  # no dot: not a shop's public address
         ("/track https://shop.example/p", False),
         ("ftp://shop.example/p", False),

@@ -49,9 +49,11 @@ def test_manifest_runs_every_page_and_a_failing_page_does_not_stop_the_run(
     assert missing["error"] == "unreadable" and missing["price"] is None
     assert ambiguous["error"] == "ambiguous_price" and ambiguous["price"] is None
     assert article["error"] == "no_price"
-    assert sold_out["error"] == "no_price"
+    # Sold out without a price: a row like any other, price null.
+    assert "error" not in sold_out
     assert sold_out["availability"] == "OutOfStock"
-    assert sold_out["price"] is None
+    assert sold_out["price"] is None and sold_out["currency"] is None
+    assert sold_out["method"] == "site:amazon"
 
 
 def test_files_with_url_and_selector(capsys: pytest.CaptureFixture[str]) -> None:

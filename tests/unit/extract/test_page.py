@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import pytest
 
-from adapters.extract.page import _JSONLD_SCRIPTS, Page
+from adapters.extract.page import Page
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
-_, SCRIPT_PATTERN = _JSONLD_SCRIPTS
+# The plain reading: a JSON-LD start tag (holding no "<", as every tag pattern of the page
+# reads them), then everything up to the first end tag.
+SCRIPT_PATTERN = re.compile(
+    rb"""<script\b[^<>]*\btype\s*=\s*["']?application/ld\+json["']?[^<>]*>(.*?)</script\s*>""",
+    re.I | re.S,
+)
 
 
 def _every_match(body: bytes) -> list[str]:
@@ -28,7 +34,7 @@ def _sources(body: bytes) -> list[str]:
         ('<script type="application/ld+json">{"a":1}</script>', ['{"a":1}']),
         ("<SCRIPT TYPE='APPLICATION/LD+JSON'>{}</SCRIPT >", ["{}"]),
         ("<script type=application/ld+json>[1]</script><p>x</p>", ["[1]"]),
-        # Two start tags before one ">": the match starts at the first, as a scan from "<" does.
+        # Two start tags before one ">": the second is the tag (a tag holds no "<").
         ('<script <script type="application/ld+json">{}</script>', ["{}"]),
         # "+json" elsewhere: in a script's code, in another attribute, in another type.
         ('<script>var t = "application/ld+json";</script><p>+json</p>', []),

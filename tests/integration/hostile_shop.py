@@ -1,0 +1,173 @@
+"""A shop on 127.0.0.1 whose pages attack the reader: huge, deep, non-finite, badly encoded,
+slow. Each page is what a hostile or broken shop can really serve."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+GOOD_PRICE = "24.99"
+
+
+def _page(head: str = "", body: str = "", *, charset: str = "utf-8") -> bytes:
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="{charset}">'
+        f"<title>Hostile product</title>{head}</head><body>{body}</body></html>"
+    ).encode("utf-8", "surrogatepass")
+
+
+def _jsonld(data: object) -> str:
+    return f'<script type="application/ld+json">{data}</script>'
+
+
+def _product(price: str, name: str = '"Hostile product"') -> str:
+    """A Product JSON-LD with `price` written verbatim (so it can be NaN or 1e400)."""
+    return _jsonld(
+        '{"@context": "https://schema.org", "@type": "Product", "name": '
+        + name
+        + ', "offers": {"@type": "Offer", "priceCurrency": "EUR", "price": '
+        + price
+        + ', "availability": "https://schema.org/InStock"}}'
+    )
+
+
+def deep_nesting() -> bytes:
+    """200,000 nested divs (1.4 MB) with the price at the bottom."""
+    depth = 200_000
+    price = '<span class="price">€19.99</span><button class="add-to-cart">Add to cart</button>'
+    return _page(body="<div>" * depth + price + "</div>" * depth)
+
+
+def many_offers(count: int = 100_000) -> bytes:
+    """One JSON-LD product with `count` offers, every one at a different price."""
+    offers = [
+        {"@type": "Offer", "price": f"{10 + n / 100:.2f}", "priceCurrency": "EUR"}
+        for n in range(count)
+    ]
+    data = {"@context": "https://schema.org", "@type": "Product", "name": "Many", "offers": offers}
+    return _page(_jsonld(json.dumps(data)))
+
+
+def deep_jsonld() -> bytes:
+    """A JSON-LD block nested 100,000 deep, then the price in the product meta tags."""
+    meta = (
+        '<meta property="product:price:amount" content="12.00">'
+        '<meta property="product:price:currency" content="EUR">'
+    )
+    return _page(_jsonld("[" * 100_000 + "]" * 100_000) + meta)
+
+
+@dataclass(frozen=True, slots=True)
+class HostilePage:
+    """A page, and what /track must answer for it: the reply contains one of `says`; a watch
+    is made when `tracked` (None: either way, with the reply telling which)."""
+
+    slug: str
+    build: Callable[[], bytes]
+    says: tuple[str, ...]
+    tracked: bool | None = False
+
+
+PAGES = [
+    HostilePage("deep-nesting", deep_nesting, ("Now tracking", "too complex"), tracked=None),
+    HostilePage("many-offers", many_offers, ("several different prices",)),
+    HostilePage("deep-jsonld", deep_jsonld, ("Now tracking", "€12.00"), tracked=True),
+    HostilePage("nan", lambda: _page(_product("NaN")), ("could not find a price",)),
+    HostilePage("infinity", lambda: _page(_product("Infinity")), ("could not find a price",)),
+    HostilePage("huge", lambda: _page(_product("1e400")), ("could not find a price",)),
+    HostilePage("tiny", lambda: _page(_product("1e-30")), ("could not find a price",)),
+    HostilePage("huge-text", lambda: _page(_product('"1e400"')), ("could not find a price",)),
+    HostilePage(
+        "punycode",
+        lambda: _page(_product(f'"{GOOD_PRICE}"'), charset="punycode"),
+        ("Now tracking", "€24.99"),
+        tracked=True,
+    ),
+    HostilePage(
+        "surrogate-title",
+        lambda: _page(_product(f'"{GOOD_PRICE}"', name='"Kettle \\ud800 deluxe"')),
+        ("Now tracking", "Kettle \ufffd deluxe"),
+        tracked=True,
+    ),
+    HostilePage(
+        "nul-title",
+        lambda: _page(_product(f'"{GOOD_PRICE}"', name='"Kettle\\u0000 deluxe"')),
+        ("Now tracking", "Kettle deluxe"),
+        tracked=True,
+    ),
+]
+# A page that is fine: the check cycle tests turn it hostile afterwards.
+FINE = HostilePage("fine", lambda: _page(_product(f'"{GOOD_PRICE}"')), ("Now tracking",), True)
+
+
+@dataclass
+class HostileShop:
+    """Serves PAGES at /p/<slug>, /trickle (a byte every 0.3 s, forever), /long/<4,000
+    characters> (a fine page at a very long URL) and /bad-redirect (to "http:host/x")."""
+
+    served: asyncio.Event = field(default_factory=asyncio.Event)
+    swapped: dict[str, HostilePage] = field(default_factory=dict)
+    _cache: dict[str, bytes] = field(default_factory=dict)
+    _runner: web.AppRunner | None = None
+    port: int = 0
+
+    def url(self, slug: str) -> str:
+        return f"http://127.0.0.1:{self.port}/p/{slug}"
+
+    @property
+    def long_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/long/" + "a" * 4000
+
+    def serve_instead(self, slug: str, page: HostilePage) -> None:
+        """From now on /p/<slug> serves `page` (a fine page turns hostile)."""
+        self.swapped[slug] = page
+
+    async def _page(self, request: web.Request) -> web.StreamResponse:
+        slug = request.match_info["slug"]
+        page = self.swapped.get(slug) or next((p for p in [*PAGES, FINE] if p.slug == slug), None)
+        if page is None:
+            raise web.HTTPNotFound()
+        key = f"{slug}:{page.slug}"
+        if key not in self._cache:
+            self._cache[key] = page.build()
+        self.served.set()
+        return web.Response(body=self._cache[key], content_type="text/html")
+
+    async def _trickle(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/html"})
+        await response.prepare(request)
+        self.served.set()
+        while True:
+            await response.write(b" ")
+            await asyncio.sleep(0.3)
+
+    async def _long(self, request: web.Request) -> web.Response:
+        self.served.set()
+        return web.Response(body=FINE.build(), content_type="text/html")
+
+    async def _bad_redirect(self, request: web.Request) -> web.Response:
+        self.served.set()
+        # "http:host/x" (no slashes): httpx raises InvalidURL, outside its HTTPError family.
+        location = f"http:127.0.0.1:{self.port}/p/fine"
+        return web.Response(status=302, headers={"Location": location})
+
+    async def __aenter__(self) -> HostileShop:
+        app = web.Application()
+        app.router.add_get("/p/{slug}", self._page)
+        app.router.add_get("/trickle", self._trickle)
+        app.router.add_get("/long/{tail:.*}", self._long)
+        app.router.add_get("/bad-redirect", self._bad_redirect)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
