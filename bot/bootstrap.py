@@ -24,6 +24,7 @@ from core.ports import Clock, Extractor, Fetcher, Notifier, SystemClock
 from core.reading import PageReader
 
 if TYPE_CHECKING:
+    from adapters.discord import DiscordPlatform
     from sqlalchemy.ext.asyncio import AsyncEngine
     from telegram.ext import ExtBot
 
@@ -47,6 +48,23 @@ def fetch_policy(settings: Settings) -> FetchPolicy:
     )
 
 
+class StoredState:
+    """Named values in the database (core.ports.StateRepository) for adapters that keep
+    something between runs and replicas, each read or write in a transaction of its own."""
+
+    def __init__(self, uow_factory: SqlUnitOfWorkFactory) -> None:
+        self._uow = uow_factory
+
+    async def get(self, key: str) -> str | None:
+        async with self._uow() as uow:
+            return await uow.state.get(key)
+
+    async def put(self, key: str, value: str) -> None:
+        async with self._uow() as uow:
+            await uow.state.put(key, value)
+            await uow.commit()
+
+
 @dataclass
 class App:
     """Every long-lived part, wired. `notifiers` is complete: delivery sees every platform
@@ -63,6 +81,7 @@ class App:
     delivery: Delivery
     notifiers: dict[str, Notifier]
     telegram_bot: ExtBot[Any] | None = None
+    discord: DiscordPlatform | None = None
 
 
 def build_app(
@@ -93,6 +112,7 @@ def build_app(
         clock=clock,
         config=ChatConfig(
             max_watches_per_user=settings.max_watches_per_user,
+            max_watches_per_community=settings.max_watches_per_server,
             check_interval=interval,
             alert_policy=policy,
             commands_per_minute=settings.commands_per_minute,
@@ -116,16 +136,29 @@ def build_app(
         policy,
     )
     all_notifiers = dict(notifiers or {})
+    # Before any client exists: the libraries log their URLs, tokens included, as they start.
+    redact_secrets(settings)
+    dispatcher = Dispatcher(registry, services)
     telegram_bot = None
     if settings.telegram_token is not None:
         from adapters.telegram.app import build_bot
         from adapters.telegram.notifier import TelegramNotifier
 
         token = settings.telegram_token.get_secret_value()
-        # Before the bot exists: PTB logs its URLs, token included, as it is built.
-        redact_secrets(settings)
         telegram_bot = build_bot(token, settings.telegram_base_url)
         all_notifiers.setdefault("telegram", TelegramNotifier(telegram_bot))
+    discord = None
+    if settings.discord_token is not None:
+        from adapters.discord import build_discord
+
+        discord = build_discord(
+            token=settings.discord_token.get_secret_value(),
+            api_base=settings.discord_api_base,
+            front_door=dispatcher,
+            state=StoredState(uow_factory),
+            prefix=settings.discord_prefix,
+        )
+        all_notifiers.setdefault("discord", discord.notifier)
     delivery = Delivery(
         uow_factory, all_notifiers, clock, claim_for=timedelta(seconds=settings.delivery_claim)
     )
@@ -136,9 +169,10 @@ def build_app(
         uow_factory=uow_factory,
         fetcher=fetcher,
         reader=reader,
-        dispatcher=Dispatcher(registry, services),
+        dispatcher=dispatcher,
         checker=checker,
         delivery=delivery,
         notifiers=all_notifiers,
         telegram_bot=telegram_bot,
+        discord=discord,
     )

@@ -12,13 +12,9 @@ from bot.settings import Settings, SettingsError, load_settings
 from core.ports import Notifier
 
 NO_TOKEN = (
-    "pricebot run needs a chat token: set PRICEBOT_TELEGRAM_TOKEN (or PRICEBOT_DISCORD_TOKEN) in "
-    "the environment or .env. To try pricebot without a token, run `pricebot chat` (terminal chat) "
-    "or `pricebot demo` (scripted demo)."
-)
-DISCORD_NOT_YET = (
-    "Discord support is not available in this version: PRICEBOT_DISCORD_TOKEN alone cannot start "
-    "`pricebot run`. Set PRICEBOT_TELEGRAM_TOKEN, or use `pricebot chat` / `pricebot demo`."
+    "pricebot run needs a chat token: set PRICEBOT_TELEGRAM_TOKEN and/or PRICEBOT_DISCORD_TOKEN "
+    "in the environment or .env. To try pricebot without a token, run `pricebot chat` (terminal "
+    "chat) or `pricebot demo` (scripted demo)."
 )
 
 
@@ -60,10 +56,19 @@ def redacted(text: str, settings: Settings) -> str:
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "run":
-        if settings.telegram_token is None:
-            print(DISCORD_NOT_YET if settings.discord_token else NO_TOKEN, file=sys.stderr)
+        # Every platform that has a token, in one process.
+        fronts = tuple(
+            name
+            for name, token in (
+                ("telegram", settings.telegram_token),
+                ("discord", settings.discord_token),
+            )
+            if token is not None
+        )
+        if not fronts:
+            print(NO_TOKEN, file=sys.stderr)
             return 2
-        return asyncio.run(_serve(settings, fronts=("telegram",)))
+        return asyncio.run(_serve(settings, fronts=fronts))
     if args.command == "worker":
         return asyncio.run(_serve(settings, fronts=()))
     if args.command == "chat":

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TELEGRAM = "telegram"
+DISCORD = "discord"
 
 
 class StartupError(Exception):
@@ -56,6 +57,7 @@ class Runtime:
         self._scheduler: AsyncIOScheduler | None = None
         self._telegram: Application | None = None
         self._bot_started = False
+        self._discord_started = False
 
     # The parts tests and commands reach for most.
     @property
@@ -98,6 +100,8 @@ class Runtime:
         await self.migrate_if_sqlite()
         if self.app.telegram_bot is not None:
             await self._start_telegram()
+        if self.app.discord is not None:
+            await self._start_discord()
         if self._schedule:
             self.start_scheduler()
 
@@ -194,10 +198,29 @@ class Runtime:
         else:
             await application.updater.start_polling(drop_pending_updates=False)
 
+    async def _start_discord(self) -> None:
+        """Logs the bot in (it delivers alerts) and, when Discord is a front end here, opens
+        the gateway: slash commands, prefix commands and buttons."""
+        from adapters.discord import DiscordStartupError
+
+        discord = self.app.discord
+        assert discord is not None
+        self._discord_started = True
+        try:
+            if DISCORD in self._fronts:
+                await discord.start_front()
+            else:
+                await discord.connect()
+        except DiscordStartupError as error:
+            raise StartupError(str(error)) from None
+
     async def close(self) -> None:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+        if self._discord_started and self.app.discord is not None:
+            self._discord_started = False
+            await self.app.discord.close()
         await self._stop_telegram()
         await self.app.fetcher.aclose()
         self.app.reader.close()

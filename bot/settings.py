@@ -31,11 +31,13 @@ class Settings(BaseSettings):
     telegram_webhook_secret: SecretStr | None = None
     discord_token: SecretStr | None = None
     discord_api_base: str = "https://discord.com/api/v10"
+    discord_prefix: str = Field(default="!", min_length=1, max_length=5)
     admins: str = ""
     check_interval: int = Field(default=3600, gt=0)
     tick: float = Field(default=10, gt=0)
     allow_private_hosts: bool = False
     max_watches_per_user: int = Field(default=100, ge=1)
+    max_watches_per_server: int = Field(default=500, ge=1)
     commands_per_minute: int = Field(default=30, ge=1)
     tracks_per_minute: int = Field(default=10, ge=1)
     # Unset: INFO for services, WARNING for the terminal chat (its conversation is on stdout).

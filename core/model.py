@@ -87,6 +87,9 @@ class ChatContext:
     address: ChatAddress
     chat_kind: ChatKind = ChatKind.PRIVATE
     admin_check: Callable[[], Awaitable[bool]] | None = field(default=None, compare=False)
+    # The community the chat belongs to, where a platform has one (a Discord server's id):
+    # limits that apply per server count there.
+    community: str | None = None
 
     async def administers_chat(self) -> bool:
         """True in private chats (one's own), else what the platform says."""
@@ -192,6 +195,7 @@ class Watch:
     target_armed: bool = True
     snoozed_until: datetime | None = None
     paused_reason: str | None = None
+    community: str | None = None  # the Discord server of the chat, where there is one
 
 
 class OutboxStatus(enum.StrEnum):

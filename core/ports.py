@@ -172,6 +172,10 @@ class WatchRepository(abc.ABC):
         """Active watches `owner` made, in every chat (the per-user limit)."""
 
     @abc.abstractmethod
+    async def count_in_community(self, platform: str, community: str) -> int:
+        """Active watches in every chat of one community (a Discord server's limit)."""
+
+    @abc.abstractmethod
     async def for_products(self, product_ids: Sequence[int]) -> dict[int, list[Watch]]:
         """Active watches of each product (every id present, maybe with no watches)."""
 
@@ -246,6 +250,17 @@ class OfferRepository(abc.ABC):
         """The offer's link, once, if `owner` made it in that chat after `since`."""
 
 
+class StateRepository(abc.ABC):
+    """Small named values the process keeps between runs and replicas (e.g. a hash of the
+    slash commands last registered with Discord)."""
+
+    @abc.abstractmethod
+    async def get(self, key: str) -> str | None: ...
+
+    @abc.abstractmethod
+    async def put(self, key: str, value: str) -> None: ...
+
+
 class UnitOfWork(abc.ABC):
     """One transaction over every repository: commit all or nothing."""
 
@@ -256,6 +271,7 @@ class UnitOfWork(abc.ABC):
     chats: ChatRepository
     users: UserRepository
     offers: OfferRepository
+    state: StateRepository
 
     async def __aenter__(self) -> UnitOfWork:
         return self

@@ -25,6 +25,7 @@ from sqlalchemy import (
 
 from adapters.storage.keys import product_key
 from adapters.storage.tables import (
+    app_state,
     chats,
     holdings,
     offers,
@@ -55,6 +56,7 @@ from core.ports import (
     OutboxRepository,
     PricePointRepository,
     ProductRepository,
+    StateRepository,
     UserRepository,
     WatchRepository,
 )
@@ -388,6 +390,7 @@ def _watch_values(watch: Watch) -> dict[str, Any]:
         "target_armed": watch.target_armed,
         "snoozed_until": watch.snoozed_until,
         "paused_reason": watch.paused_reason,
+        "community": watch.community,
     }
 
 
@@ -413,6 +416,7 @@ def _watch(row: Row[Any]) -> Watch:
         target_armed=row.target_armed,
         snoozed_until=row.snoozed_until,
         paused_reason=row.paused_reason,
+        community=row.community,
     )
 
 
@@ -430,6 +434,15 @@ _COUNT_OWNED = (
     select(func.count())
     .select_from(watches)
     .where(watches.c.owner == bindparam("owner"), watches.c.active == true())
+)
+_COUNT_IN_COMMUNITY = (
+    select(func.count())
+    .select_from(watches)
+    .where(
+        watches.c.platform == bindparam("platform"),
+        watches.c.community == bindparam("community"),
+        watches.c.active == true(),
+    )
 )
 _PRODUCTS_WATCHES = _ACTIVE_WATCHES.where(
     watches.c.product_id.in_(bindparam("ids", expanding=True))
@@ -474,6 +487,10 @@ class SqlWatchRepository(_SqlRepository, WatchRepository):
 
     async def count_owned(self, owner: str) -> int:
         return (await self._execute(_COUNT_OWNED, {"owner": owner})).scalar_one()
+
+    async def count_in_community(self, platform: str, community: str) -> int:
+        params = {"platform": platform, "community": community}
+        return (await self._execute(_COUNT_IN_COMMUNITY, params)).scalar_one()
 
     async def for_products(self, product_ids: Sequence[int]) -> dict[int, list[Watch]]:
         found: dict[int, list[Watch]] = {product_id: [] for product_id in product_ids}
@@ -747,3 +764,27 @@ class SqlOfferRepository(_SqlRepository, OfferRepository):
         # Offers nobody pressed are forgotten here rather than by a job of their own.
         await self._execute(_FORGET_OLD_OFFERS, {"since": since})
         return url
+
+
+_STATE_GET = select(app_state.c.value).where(app_state.c.key == bindparam("key"))
+
+
+def _state_upsert(insert: Callable[[Table], Any]) -> Any:
+    statement = insert(app_state)
+    new = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=[app_state.c.key],
+        set_={"value": new.value, "updated_at": new.updated_at},
+    )
+
+
+_STATE_PUT = _PerDialect(_state_upsert)
+
+
+class SqlStateRepository(_SqlRepository, StateRepository):
+    async def get(self, key: str) -> str | None:
+        return (await self._execute(_STATE_GET, {"key": key})).scalar_one_or_none()
+
+    async def put(self, key: str, value: str) -> None:
+        row = {"key": key, "value": value, "updated_at": datetime.now(UTC)}
+        await self._execute(_STATE_PUT[self._dialect], row)

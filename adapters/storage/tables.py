@@ -123,6 +123,7 @@ class WatchRow(SQLModel, table=True):
         Index("ix_watches_product_id_active", "product_id", "active"),
         Index("ix_watches_owner_active", "owner", "active"),
         Index("ix_watches_platform_chat_id", "platform", "chat_id"),
+        Index("ix_watches_platform_community_active", "platform", "community", "active"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -145,6 +146,8 @@ class WatchRow(SQLModel, table=True):
     target_armed: bool = True
     snoozed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     paused_reason: str | None = Field(default=None, sa_type=Text)
+    # The Discord server of the watch's chat (per-server limits); None elsewhere.
+    community: str | None = Field(default=None, sa_type=CHAT_ID)
 
 
 class HoldingRow(SQLModel, table=True):
@@ -221,6 +224,16 @@ class OfferRow(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class StateRow(SQLModel, table=True):
+    """Named values kept between runs and replicas (the registered slash commands' hash)."""
+
+    __tablename__ = "app_state"
+
+    key: str = Field(primary_key=True, sa_type=String(64))
+    value: str = Field(sa_type=Text)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
 class AuditRow(SQLModel, table=True):
     __tablename__ = "audit_log"
 
@@ -247,4 +260,5 @@ holdings = table_of(HoldingRow)
 feeds = table_of(FeedRow)
 outbox = table_of(OutboxRow)
 offers = table_of(OfferRow)
+app_state = table_of(StateRow)
 audit_log = table_of(AuditRow)

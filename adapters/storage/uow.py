@@ -22,6 +22,7 @@ from adapters.storage.repositories import (
     SqlOutboxRepository,
     SqlPricePointRepository,
     SqlProductRepository,
+    SqlStateRepository,
     SqlUserRepository,
     SqlWatchRepository,
 )
@@ -41,6 +42,7 @@ class _SqlRepositories(UnitOfWork):
         self.chats = SqlChatRepository(self)
         self.users = SqlUserRepository(self)
         self.offers = SqlOfferRepository(self)
+        self.state = SqlStateRepository(self)
 
     async def execute(self, statement: Executable, params: dict[str, Any] | None) -> Any:
         raise NotImplementedError

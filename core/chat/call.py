@@ -17,6 +17,8 @@ class ChatConfig:
     """Limits and policies the chat commands apply."""
 
     max_watches_per_user: int = 100
+    # Per community (a Discord server): every member's watches in all its channels.
+    max_watches_per_community: int = 500
     check_interval: timedelta = timedelta(hours=1)
     alert_policy: AlertPolicy = field(default_factory=AlertPolicy)
     page_size: int = 10

@@ -19,6 +19,7 @@ from core.chat.common import (
 from core.chat.registry import CommandFamily, Param
 from core.errors import LimitReached, SoldOutNoPrice, UsageError
 from core.model import ChatKind, Observation, Product, Rule, RuleKind, Watch
+from core.ports import UnitOfWork
 from core.recording import baseline_watch, record_observation
 from core.reply import Button, Reply
 from core.urls import looks_like_url
@@ -141,17 +142,31 @@ async def _existing(call: Call, url: str) -> tuple[Watch | None, Product | None]
         await uow.chats.touch(call.ctx.address, str(call.ctx.chat_kind))
         existing = await uow.watches.find_in_chat(call.ctx.address, url)
         if existing is None:
-            limit = call.config.max_watches_per_user
-            if await uow.watches.count_owned(call.owner) >= limit:
-                raise LimitReached(
-                    f"You already track {limit} products, the most allowed. Remove one with "
-                    "/untrack <watch> first."
-                )
+            await _within_limits(call, uow)
             product = await uow.products.get_by_url(url)
         else:
             product = await uow.products.get(existing.product_id)
         await uow.commit()
     return existing, product
+
+
+async def _within_limits(call: Call, uow: UnitOfWork) -> None:
+    """A new watch fits the caller's limit and, on a server, the server's."""
+    limit = call.config.max_watches_per_user
+    if await uow.watches.count_owned(call.owner) >= limit:
+        raise LimitReached(
+            f"You already track {limit} products, the most allowed. Remove one with "
+            "/untrack <watch> first."
+        )
+    community = call.ctx.community
+    if community is None:
+        return
+    server_limit = call.config.max_watches_per_community
+    if await uow.watches.count_in_community(call.ctx.address.platform, community) >= server_limit:
+        raise LimitReached(
+            f"This server already tracks {server_limit} products, the most allowed. Ask its "
+            "members to /untrack some first."
+        )
 
 
 async def _observation(
@@ -190,7 +205,15 @@ async def _save(
             )
         if existing is None:
             assert rule is not None
-            new = Watch(None, call.owner, product.id or 0, call.ctx.address, rule, created_at=now)
+            new = Watch(
+                None,
+                call.owner,
+                product.id or 0,
+                call.ctx.address,
+                rule,
+                created_at=now,
+                community=call.ctx.community,
+            )
             watch = await uow.watches.add(baseline_watch(new, product))
         elif rule is not None and rule != existing.rule:
             watch = baseline_watch(replace(existing, rule=rule), product)

@@ -26,6 +26,7 @@ from core.ports import (
     OutboxRepository,
     PricePointRepository,
     ProductRepository,
+    StateRepository,
     UnitOfWork,
     UnitOfWorkFactory,
     UserRepository,
@@ -84,6 +85,7 @@ class MemoryStore:
     chats: dict[tuple[str, str], ChatState] = field(default_factory=dict)
     users: dict[str, UserState] = field(default_factory=dict)
     offers: dict[str, Offer] = field(default_factory=dict)
+    state: dict[str, str] = field(default_factory=dict)
     holdings: dict[int, Holding] = field(default_factory=dict)
     commits: int = 0
     _counters: dict[str, Iterator[int]] = field(default_factory=dict)
@@ -324,6 +326,11 @@ class MemoryWatchRepository(_MemoryRepository, WatchRepository):
     async def count_owned(self, owner: str) -> int:
         return len(self._active(lambda w: w.owner == owner))
 
+    async def count_in_community(self, platform: str, community: str) -> int:
+        return len(
+            self._active(lambda w: w.address.platform == platform and w.community == community)
+        )
+
     async def for_products(self, product_ids: Sequence[int]) -> dict[int, list[Watch]]:
         return {pid: self._active(lambda w, pid=pid: w.product_id == pid) for pid in product_ids}
 
@@ -453,6 +460,14 @@ class MemoryOfferRepository(_MemoryRepository, OfferRepository):
         return taken
 
 
+class MemoryStateRepository(_MemoryRepository, StateRepository):
+    async def get(self, key: str) -> str | None:
+        return self._uow.t_state.get(key)
+
+    async def put(self, key: str, value: str) -> None:
+        self._uow.t_state.put(key, value)
+
+
 class MemoryUnitOfWork(UnitOfWork):
     """One transaction over a MemoryStore: changes are private until commit()."""
 
@@ -465,6 +480,7 @@ class MemoryUnitOfWork(UnitOfWork):
         self.t_chats = _Table(store.chats)
         self.t_users = _Table(store.users)
         self.t_offers = _Table(store.offers)
+        self.t_state = _Table(store.state)
         self._tables: list[_Table[Any, Any]] = [
             self.t_products,
             self.t_price_points,
@@ -473,6 +489,7 @@ class MemoryUnitOfWork(UnitOfWork):
             self.t_chats,
             self.t_users,
             self.t_offers,
+            self.t_state,
         ]
         self.products = MemoryProductRepository(self)
         self.price_points = MemoryPricePointRepository(self)
@@ -481,6 +498,7 @@ class MemoryUnitOfWork(UnitOfWork):
         self.chats = MemoryChatRepository(self)
         self.users = MemoryUserRepository(self)
         self.offers = MemoryOfferRepository(self)
+        self.state = MemoryStateRepository(self)
 
     async def commit(self) -> None:
         # A concurrent unit of work may have committed the same dedupe key meanwhile; the

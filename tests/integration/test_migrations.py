@@ -31,6 +31,7 @@ REVISION_0003 = importlib.import_module("migrations.versions.0003_claims_offers_
 
 TABLES = {
     "alembic_version",
+    "app_state",
     "audit_log",
     "chats",
     "feeds",

@@ -663,6 +663,7 @@ async def test_watch_round_trips_every_field(backend: Backend) -> None:
         last_alert_kind="target",
         target_armed=False,
         snoozed_until=NOW + timedelta(hours=24),
+        community="guild-1",
     )
     watch_id = await store_watch(backend, replace(original))
     percent = a_watch(
@@ -675,6 +676,41 @@ async def test_watch_round_trips_every_field(backend: Backend) -> None:
         stored_percent = await uow.watches.get_in_chat(DM, percent_id)
     assert stored == replace(original, id=watch_id)
     assert stored_percent is not None and stored_percent.rule == percent.rule
+
+
+async def test_watches_are_counted_per_community_across_its_chats(backend: Backend) -> None:
+    product_id = await add_product(backend)
+    for channel, community, active in [
+        ("c1", "g1", True),
+        ("c2", "g1", True),
+        ("c3", "g1", False),
+        ("c4", "g2", True),
+    ]:
+        address = ChatAddress("discord", channel)
+        await add_watch(
+            backend, BOB, product_id, address=address, community=community, active=active
+        )
+    await add_watch(backend, ALICE, product_id, address=DM)
+    async with backend.factory() as uow:
+        assert await uow.watches.count_in_community("discord", "g1") == 2
+        assert await uow.watches.count_in_community("discord", "g2") == 1
+        assert await uow.watches.count_in_community("telegram", "g1") == 0
+
+
+async def test_named_state_is_kept_and_replaced(backend: Backend) -> None:
+    async with backend.factory() as uow:
+        assert await uow.state.get("discord-commands") is None
+        await uow.state.put("discord-commands", "abc")
+        await uow.commit()
+    async with backend.factory() as uow:
+        await uow.state.put("discord-commands", "def")
+        # Not committed: the next unit of work still sees the old value.
+    async with backend.factory() as uow:
+        assert await uow.state.get("discord-commands") == "abc"
+        await uow.state.put("discord-commands", "def")
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert await uow.state.get("discord-commands") == "def"
 
 
 async def test_watches_are_seen_only_in_the_chat_they_were_made_in(backend: Backend) -> None:

@@ -465,3 +465,29 @@ async def test_a_bot_admin_command_checks_the_admin_list_every_time(world):
     assert (await dispatcher.handle_text(ALICE, "/stats")).text == "all good"
     refused = await dispatcher.handle_text(BOB, "/stats")
     assert refused.is_error and "operators only" in refused.text
+
+
+async def test_a_server_has_its_own_watch_limit_across_its_channels(world):
+    _, uow, fetcher, extractor = world
+    dispatcher = make_dispatcher(uow, fetcher, extractor, max_watches_per_community=2)
+
+    def member(user: str, channel: str) -> ChatContext:
+        return ChatContext(
+            UserRef("discord", user), ChatAddress("discord", channel), ChatKind.GROUP, None, "g1"
+        )
+
+    for n, who in enumerate(("10", "11")):
+        url = f"https://shop.example/item{n}"
+        fetcher.pages[url] = b"x"
+        extractor.observations[url] = Observation(Decimal("5"), "EUR", title=f"Item {n}")
+        reply = await dispatcher.handle_text(member(who, f"c{n}"), f"/track {url}")
+        assert not reply.is_error, reply.text
+    refused = await dispatcher.handle_text(member("12", "c3"), f"/track {KETTLE}")
+    assert refused.is_error and "This server already tracks 2 products" in refused.text
+    # Another server, or a private chat, is not held by it.
+    other = ChatContext(
+        UserRef("discord", "12"), ChatAddress("discord", "c9"), ChatKind.GROUP, None, "g2"
+    )
+    assert not (await dispatcher.handle_text(other, f"/track {KETTLE}")).is_error
+    async with uow() as unit:
+        assert await unit.watches.count_in_community("discord", "g1") == 2
