@@ -13,9 +13,10 @@ from adapters.storage.engine import make_engine
 from adapters.storage.uow import SqlUnitOfWorkFactory
 from adapters.web.fetcher import HttpFetcher
 from adapters.web.policy import FetchPolicy
+from bot.market import build_market
 from bot.settings import Settings
 from core.alerts import AlertPolicy
-from core.chat.call import ChatConfig, Services
+from core.chat.call import ChatConfig, Market, Services
 from core.chat.catalog import build_registry
 from core.chat.dispatcher import Dispatcher
 from core.checking import CheckConfig, Checker
@@ -24,9 +25,10 @@ from core.ports import Clock, Extractor, Fetcher, Notifier, SystemClock
 from core.reading import PageReader
 
 if TYPE_CHECKING:
-    from adapters.discord import DiscordPlatform
     from sqlalchemy.ext.asyncio import AsyncEngine
     from telegram.ext import ExtBot
+
+    from adapters.discord import DiscordPlatform
 
 
 def redact_secrets(settings: Settings) -> None:
@@ -81,6 +83,7 @@ class App:
     delivery: Delivery
     notifiers: dict[str, Notifier]
     telegram_bot: ExtBot[Any] | None = None
+    market: Market | None = None
     discord: DiscordPlatform | None = None
 
 
@@ -106,6 +109,7 @@ def build_app(
     )
     interval = timedelta(seconds=settings.check_interval)
     registry = build_registry()
+    market = build_market(settings, uow_factory, clock, policy)
     services = Services(
         uow=uow_factory,
         reader=reader,
@@ -122,6 +126,7 @@ def build_app(
         ),
         charts=MatplotlibChartRenderer(),
         registry=registry,
+        market=market,
     )
     checker = Checker(
         uow_factory,
@@ -175,4 +180,5 @@ def build_app(
         notifiers=all_notifiers,
         telegram_bot=telegram_bot,
         discord=discord,
+        market=market,
     )

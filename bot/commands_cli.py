@@ -130,6 +130,7 @@ async def _check(settings: Settings) -> int:
 
     async with Runtime(settings, notifiers=_console_alerts()) as runtime:
         report = await runtime.check_once()
+        await runtime.refresh_once()
         delivered = await runtime.deliver_once()
     print(
         f"checked {report.checked} products: {report.succeeded} read, {report.failed} failed, "

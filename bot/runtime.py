@@ -16,6 +16,7 @@ from bot.settings import Settings, derived_webhook_secret
 from core.checking import CycleReport
 from core.delivery import DeliveryReport
 from core.ports import Clock, Extractor, Fetcher, Notifier
+from core.refreshing import RefreshReport
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -129,6 +130,12 @@ class Runtime:
     async def deliver_once(self) -> DeliveryReport:
         return await self.app.delivery.run_once()
 
+    async def refresh_once(self) -> RefreshReport | None:
+        """Prices the held items that are due (holdings at market, their alerts)."""
+        if self.app.market is None:
+            return None
+        return await self.app.market.refresher.run_once()
+
     def start_scheduler(self) -> None:
         """Check and delivery ticks every PRICEBOT_TICK seconds; a slow tick is never doubled."""
         # Imported here: `pricebot check` and the demo never schedule anything.
@@ -137,6 +144,7 @@ class Runtime:
         scheduler = AsyncIOScheduler(timezone="UTC")
         options = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
         scheduler.add_job(self._check_tick, "interval", seconds=self.settings.tick, **options)
+        scheduler.add_job(self._refresh_tick, "interval", seconds=self.settings.tick, **options)
         scheduler.add_job(
             self._delivery_tick, "interval", seconds=min(self.settings.tick, 2.0), **options
         )
@@ -157,6 +165,20 @@ class Runtime:
                 )
         except Exception:
             log.exception("check tick failed")
+
+    async def _refresh_tick(self) -> None:
+        try:
+            report = await self.refresh_once()
+            if report is not None and (report.items or report.failures):
+                log.info(
+                    "priced %d held items: %d prices, %d alerts, failures %s",
+                    report.items,
+                    report.prices,
+                    report.alerts,
+                    report.failures or "none",
+                )
+        except Exception:
+            log.exception("market refresh tick failed")
 
     async def _delivery_tick(self) -> None:
         try:
@@ -224,6 +246,10 @@ class Runtime:
         await self._stop_telegram()
         await self.app.fetcher.aclose()
         self.app.reader.close()
+        if self.app.market is not None:
+            from bot.market import close_market
+
+            await close_market(self.app.market)
         await self.app.uow_factory.aclose()
         await self.app.engine.dispose()
 

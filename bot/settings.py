@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from decimal import Decimal
 from functools import cached_property
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _ADMIN_ENTRY = re.compile(r"^(telegram|discord|console):[A-Za-z0-9_.-]+$")
+_FEE_ENTRY = re.compile(r"^[a-z][a-z0-9_.-]{0,31}\s*=\s*(0(\.\d+)?|1(\.0+)?)$")
 _DB_URL = re.compile(r"^(sqlite\+aiosqlite:///.+|postgresql\+asyncpg://.+)$")
 
 
@@ -57,6 +59,20 @@ class Settings(BaseSettings):
     per_host_min_gap: float = Field(default=1.0, ge=0)
     # Seconds one page's extraction may take before it counts as "too complex".
     extract_budget: float = Field(default=3.0, gt=0, le=60)
+    # Market data for holdings (base URLs are settings so tests serve recorded answers).
+    scryfall_api: str = "https://api.scryfall.com"
+    pokemon_api: str = "https://api.tcgdex.net/v2"  # TCGdex: TCGplayer and Cardmarket prices
+    pokemon_language: str = "en"
+    ygoprodeck_api: str = "https://db.ygoprodeck.com/api/v7"
+    fx_api: str = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml"
+    stockx_api: str = "https://api.stockx.com/v2"
+    stockx_api_key: SecretStr | None = None
+    stockx_token: SecretStr | None = None
+    # Seller fees overriding the documented defaults, e.g. "stockx=0.10,ebay=0.1325".
+    seller_fees: str = ""
+    market_timeout: float = Field(default=15.0, gt=0)
+    currency: str = "EUR"  # what portfolio grand totals are shown in
+    max_holdings_per_chat: int = Field(default=5000, ge=1)
 
     @field_validator("database_url")
     @classmethod
@@ -88,6 +104,36 @@ class Settings(BaseSettings):
             raise ValueError("expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return level
 
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        from core.currency import is_currency
+
+        code = value.strip().upper()
+        if not is_currency(code):
+            raise ValueError("expected an ISO 4217 currency code such as EUR or USD")
+        return code
+
+    @field_validator("seller_fees")
+    @classmethod
+    def _seller_fees(cls, value: str) -> str:
+        for entry in filter(None, (part.strip() for part in value.split(","))):
+            if not _FEE_ENTRY.match(entry):
+                raise ValueError(
+                    f"bad entry {entry!r}; expected platform=fraction pairs such as "
+                    "stockx=0.12,goat=0.095 (fractions from 0 to 1)"
+                )
+        return value
+
+    @cached_property
+    def fee_overrides(self) -> dict[str, Decimal]:
+        """Seller fees set by the operator, by platform."""
+        found = {}
+        for entry in filter(None, (part.strip() for part in self.seller_fees.split(","))):
+            platform, _, fraction = entry.partition("=")
+            found[platform.strip().lower()] = Decimal(fraction.strip())
+        return found
+
     @cached_property
     def admin_keys(self) -> frozenset[str]:
         """Admin user keys (`platform:user_id`) as core.model.UserRef.key spells them."""
@@ -97,7 +143,13 @@ class Settings(BaseSettings):
         """Every token and secret set: kept out of logs and of every line pricebot prints."""
         found = [
             secret.get_secret_value()
-            for secret in (self.telegram_token, self.discord_token, self.telegram_webhook_secret)
+            for secret in (
+                self.telegram_token,
+                self.discord_token,
+                self.telegram_webhook_secret,
+                self.stockx_api_key,
+                self.stockx_token,
+            )
             if secret is not None
         ]
         if self.telegram_token is not None and self.telegram_webhook_url:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from core.model import Availability, PricePoint, RuleKind, Watch
+from core.model import DEVIATION_RULES, Availability, PricePoint, RuleKind, Watch
 from core.money import Money, minor_unit, percent_change
 
 
@@ -154,7 +154,7 @@ def _judge(
 
     if rule.kind is RuleKind.ANY_DROP:
         verdict = _judge_any_drop(previous, price, policy)
-    elif rule.kind in (RuleKind.TARGET, RuleKind.DROP_PERCENT, RuleKind.DEVIATION):
+    elif rule.kind in (RuleKind.TARGET, RuleKind.DROP_PERCENT) or rule.kind in DEVIATION_RULES:
         verdict = _judge_excursion(
             watch, previous, price, baseline=baseline, avg_30d=avg_30d, policy=policy
         )
@@ -244,7 +244,7 @@ def _judge_excursion(
             # The 30-day average would mix the old currency in.
             return _Verdict(suppressed=SUPPRESSED_CURRENCY)
         average = Money(avg_30d, price.currency)
-        met = abs(price.amount - avg_30d) * _HUNDRED >= rule.percent * avg_30d
+        met = _deviates(rule.kind, price.amount - avg_30d, rule.percent * avg_30d / _HUNDRED)
         direction = "below" if price.amount < avg_30d else "above"
         kind = EventKind.DEVIATION
         reason = (
@@ -261,7 +261,7 @@ def _judge_excursion(
         return _Verdict(state={} if watch.target_armed else {"target_armed": True})
     if watch.target_armed:
         return _Verdict(AlertEvent(kind, shown_old, price, reason), on_fire={"target_armed": False})
-    if rule.kind is RuleKind.DEVIATION:
+    if rule.kind in DEVIATION_RULES:
         return _Verdict()  # one alert per excursion; no further-drop re-fire for deviation
 
     # Disarmed and still past the threshold: alert again only on a clear further drop.
@@ -275,6 +275,16 @@ def _judge_excursion(
         f"from {reference} since {since}"
     )
     return _Verdict(AlertEvent(kind, reference, price, refire_reason))
+
+
+def _deviates(kind: RuleKind, difference: Decimal, threshold: Decimal) -> bool:
+    """Whether a price `difference` away from the average (signed) is far enough, in the
+    rule's direction."""
+    if kind is RuleKind.BELOW_AVERAGE:
+        return -difference >= threshold
+    if kind is RuleKind.ABOVE_AVERAGE:
+        return difference >= threshold
+    return abs(difference) >= threshold
 
 
 def _percent_text(old: Money, new: Money) -> str:

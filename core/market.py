@@ -160,6 +160,9 @@ class MarketSource(abc.ABC):
         """Current quotes of each printing, in as few requests as the source allows; ids it
         does not know are missing from the answer."""
 
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
 
 class MarketplaceSource(abc.ABC):
     """A sneaker/collectible marketplace's market data for items the operator maps to it."""
@@ -177,3 +180,6 @@ class ExchangeRates(abc.ABC):
     @abc.abstractmethod
     async def latest(self) -> RateTable:
         """Today's (or the latest published) rates; cached for a day."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""

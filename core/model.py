@@ -103,7 +103,12 @@ class RuleKind(enum.StrEnum):
     TARGET = "target"
     DROP_PERCENT = "drop"
     RESTOCK = "stock"
-    DEVIATION = "deviation"
+    DEVIATION = "deviation"  # N % or more from the 30-day average, either way
+    BELOW_AVERAGE = "below_avg"  # N % or more below it
+    ABOVE_AVERAGE = "above_avg"  # N % or more above it
+
+
+DEVIATION_RULES = frozenset({RuleKind.DEVIATION, RuleKind.BELOW_AVERAGE, RuleKind.ABOVE_AVERAGE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +126,13 @@ class Rule:
             return f"alert when the price drops {self.percent}% or more"
         if self.kind is RuleKind.RESTOCK:
             return "alert when it is back in stock"
-        if self.kind is RuleKind.DEVIATION and self.percent is not None:
-            return f"alert when the price is {self.percent}% or more away from its 30-day average"
+        if self.kind in DEVIATION_RULES and self.percent is not None:
+            way = {
+                RuleKind.DEVIATION: "away from",
+                RuleKind.BELOW_AVERAGE: "below",
+                RuleKind.ABOVE_AVERAGE: "above",
+            }[self.kind]
+            return f"alert when the price is {self.percent}% or more {way} its 30-day average"
         return "alert on any price drop"
 
 

@@ -16,3 +16,16 @@ def product_key(url: str, css_selector: str | None) -> str:
     lone surrogate names the row stored for it."""
     text = f"{storable(url)}\n{storable(css_selector or '')}"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def item_key(
+    kind: str,
+    source: str | None,
+    source_id: str | None,
+    finish: str | None,
+    product_id: int | None,
+) -> str:
+    """SHA-256 of what identifies a market item: a card printing in one finish at one source,
+    or a tracked product page."""
+    text = "\n".join(str(part or "") for part in (kind, source, source_id, finish, product_id))
+    return hashlib.sha256(storable(text).encode("utf-8")).hexdigest()

@@ -28,6 +28,7 @@ from adapters.storage.tables import (
     app_state,
     chats,
     holdings,
+    market_items,
     offers,
     outbox,
     price_points,
@@ -71,7 +72,7 @@ class Transaction(Protocol):
     async def execute(self, statement: Executable, params: dict[str, Any] | None) -> Any: ...
 
 
-class _SqlRepository:
+class SqlRepository:
     """Shared plumbing: run a statement on the unit of work's connection.
 
     Statements are built once at import time with bind parameters: building and hashing
@@ -86,7 +87,7 @@ class _SqlRepository:
         return await self._transaction.execute(statement, params)
 
 
-class _PerDialect(dict[str, Any]):
+class PerDialect(dict[str, Any]):
     """Statements built on an INSERT that understands ON CONFLICT, per dialect name, each
     built on first use: a SQLite process never imports the PostgreSQL dialect (30 ms of
     every `pricebot check`), nor the other way round."""
@@ -164,7 +165,7 @@ _PRODUCT_BY_ID = select(products).where(products.c.id == bindparam("product_id")
 _PRODUCT_BY_KEY = select(products).where(products.c.url_key == bindparam("key"))
 _PRODUCTS_BY_ID = select(products).where(products.c.id.in_(bindparam("ids", expanding=True)))
 # Two users tracking a new page at once: the second insert does nothing and reads the first.
-_ADD_PRODUCT = _PerDialect(
+_ADD_PRODUCT = PerDialect(
     lambda insert: (
         insert(products)
         .on_conflict_do_nothing(index_elements=[products.c.url_key])
@@ -176,7 +177,12 @@ _UPDATE_PRODUCT = update(products).where(products.c.id == bindparam("row_id"))
 _DUE = or_(products.c.next_check_at.is_(None), products.c.next_check_at <= bindparam("due"))
 _INTERESTED = or_(
     exists().where(watches.c.product_id == products.c.id, watches.c.active == true()),
-    exists().where(holdings.c.product_id == products.c.id),
+    # A page someone holds (its market item) is read like a watched one.
+    exists().where(
+        market_items.c.product_id == products.c.id,
+        holdings.c.item_id == market_items.c.id,
+        holdings.c.active == true(),
+    ),
 )
 _DUE_CANDIDATES = (
     select(products)
@@ -218,7 +224,7 @@ _MARK_STALE = (
 )
 
 
-class SqlProductRepository(_SqlRepository, ProductRepository):
+class SqlProductRepository(SqlRepository, ProductRepository):
     async def get(self, product_id: int) -> Product | None:
         row = (await self._execute(_PRODUCT_BY_ID, {"product_id": product_id})).first()
         return None if row is None else _product(row)
@@ -329,7 +335,7 @@ _PRICES = (
 _PRICES_SINCE = _PRICES.where(price_points.c.observed_at >= bindparam("start"))
 
 
-class SqlPricePointRepository(_SqlRepository, PricePointRepository):
+class SqlPricePointRepository(SqlRepository, PricePointRepository):
     async def add(self, point: PricePoint) -> PricePoint:
         """Inserts the point; returns it with its id."""
         values = {
@@ -462,7 +468,7 @@ def _chat_params(address: ChatAddress) -> dict[str, Any]:
     return {"platform": address.platform, "chat_id": address.chat_id}
 
 
-class SqlWatchRepository(_SqlRepository, WatchRepository):
+class SqlWatchRepository(SqlRepository, WatchRepository):
     async def _list(self, statement: Executable, params: dict[str, Any]) -> list[Watch]:
         return [_watch(row) for row in await self._execute(statement, params)]
 
@@ -547,7 +553,7 @@ def _outbox_message(row: Row[Any]) -> OutboxMessage:
 
 # ON CONFLICT DO NOTHING rather than catching IntegrityError: a failed statement aborts the
 # whole PostgreSQL transaction, and the alert's price point with it.
-_ADD_MESSAGE = _PerDialect(
+_ADD_MESSAGE = PerDialect(
     lambda insert: (
         insert(outbox)
         .on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key])
@@ -605,7 +611,7 @@ _COUNT_SENT = (
 )
 
 
-class SqlOutboxRepository(_SqlRepository, OutboxRepository):
+class SqlOutboxRepository(SqlRepository, OutboxRepository):
     async def add(self, message: OutboxMessage) -> bool:
         """Inserts the message (setting its id) unless its dedupe key exists."""
         result = await self._execute(_ADD_MESSAGE[self._dialect], _outbox_values(message))
@@ -662,10 +668,10 @@ def _chat_upserts(insert: Callable[[Table], Any]) -> dict[str, Any]:
     }
 
 
-_CHAT_UPSERT = _PerDialect(_chat_upserts)
+_CHAT_UPSERT = PerDialect(_chat_upserts)
 
 
-class SqlChatRepository(_SqlRepository, ChatRepository):
+class SqlChatRepository(SqlRepository, ChatRepository):
     """Chats by platform and chat id (threads share their chat's state)."""
 
     async def _upsert(self, kind: str, address: ChatAddress, values: dict[str, Any]) -> None:
@@ -708,11 +714,11 @@ def _user_upserts(insert: Callable[[Table], Any]) -> dict[str, Any]:
     }
 
 
-_USER_UPSERT = _PerDialect(_user_upserts)
+_USER_UPSERT = PerDialect(_user_upserts)
 _USER_BANNED = select(users.c.banned).where(users.c.key == bindparam("key"))
 
 
-class SqlUserRepository(_SqlRepository, UserRepository):
+class SqlUserRepository(SqlRepository, UserRepository):
     async def _upsert(self, kind: str, key: str, display_name: str, banned: bool) -> None:
         row = {
             "key": key,
@@ -744,16 +750,16 @@ _TAKE_OFFER = (
         offers.c.chat_id == bindparam("chat_id"),
         offers.c.created_at >= bindparam("since"),
     )
-    .returning(offers.c.url)
+    .returning(offers.c.payload)
 )
 _FORGET_OLD_OFFERS = delete(offers).where(offers.c.created_at < bindparam("since"))
 
 
-class SqlOfferRepository(_SqlRepository, OfferRepository):
+class SqlOfferRepository(SqlRepository, OfferRepository):
     async def put(
-        self, token: str, owner: str, address: ChatAddress, url: str, at: datetime
+        self, token: str, owner: str, address: ChatAddress, payload: str, at: datetime
     ) -> None:
-        values = {"token": token, "owner": owner, "url": url, "created_at": at}
+        values = {"token": token, "owner": owner, "payload": payload, "created_at": at}
         await self._execute(_ADD_OFFER, {**values, **_chat_params(address)})
 
     async def take(
@@ -778,10 +784,10 @@ def _state_upsert(insert: Callable[[Table], Any]) -> Any:
     )
 
 
-_STATE_PUT = _PerDialect(_state_upsert)
+_STATE_PUT = PerDialect(_state_upsert)
 
 
-class SqlStateRepository(_SqlRepository, StateRepository):
+class SqlStateRepository(SqlRepository, StateRepository):
     async def get(self, key: str) -> str | None:
         return (await self._execute(_STATE_GET, {"key": key})).scalar_one_or_none()
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     Index,
     Integer,
     String,
@@ -150,21 +151,118 @@ class WatchRow(SQLModel, table=True):
     community: str | None = Field(default=None, sa_type=CHAT_ID)
 
 
-class HoldingRow(SQLModel, table=True):
-    __tablename__ = "holdings"
+class MarketItemRow(SQLModel, table=True):
+    """A card printing in one finish, or a tracked page: what holdings are of."""
+
+    __tablename__ = "market_items"
+    __table_args__ = (
+        UniqueConstraint("item_key"),
+        Index("ix_market_items_next_refresh_at", "next_refresh_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    owner: str = Field(sa_type=USER_KEY, index=True)
-    # A holding is either a tracked product page or a card looked up by name.
+    # SHA-256 of what identifies the item (source, source id, finish; or the product).
+    item_key: str = Field(sa_type=String(64))
+    kind: str = Field(sa_type=CODE)
+    name: str = Field(sa_type=Text)
+    source: str | None = Field(default=None, sa_type=CODE)
+    source_id: str | None = Field(default=None, sa_type=Text)
+    finish: str | None = Field(default=None, sa_type=String(64))
     product_id: int | None = Field(
-        default=None, foreign_key="products.id", ondelete="SET NULL", index=True
+        default=None, foreign_key="products.id", ondelete="CASCADE", index=True
     )
-    card_name: str | None = Field(default=None, sa_type=Text)
-    quantity: Decimal = Field(sa_type=ExactDecimal)
+    game: str | None = Field(default=None, sa_type=CODE)
+    set_name: str | None = Field(default=None, sa_type=Text)
+    number: str | None = Field(default=None, sa_type=String(64))
+    image: str | None = Field(default=None, sa_type=Text)
+    url: str | None = Field(default=None, sa_type=Text)
+    next_refresh_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    refreshed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The price holdings are valued at (core.portfolio.MarketItem.price).
+    price_amount: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    price_currency: str | None = Field(default=None, sa_type=CURRENCY)
+    price_source: str | None = Field(default=None, sa_type=CODE)
+    price_market: str | None = Field(default=None, sa_type=CODE)
+    price_kind: str | None = Field(default=None, sa_type=CODE)
+    priced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class MarketPriceRow(SQLModel, table=True):
+    """Every observed price of every item, from every source and listing."""
+
+    __tablename__ = "market_prices"
+    __table_args__ = (
+        Index(
+            "ix_market_prices_item_id_currency_observed_at", "item_id", "currency", "observed_at"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    item_id: int = Field(foreign_key="market_items.id", ondelete="CASCADE")
+    source: str = Field(sa_type=CODE)
+    market: str = Field(sa_type=CODE)
+    kind: str = Field(sa_type=CODE)
+    amount: Decimal = Field(sa_type=ExactDecimal)
+    currency: str = Field(sa_type=CURRENCY)
+    # The amount in minor units, an exact integer both databases can sum, order and average
+    # (ExactDecimal is text on SQLite and must not be aggregated there).
+    amount_minor: int = Field(sa_type=BigInteger)
+    observed_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class HoldingRow(SQLModel, table=True):
+    __tablename__ = "holdings"
+    __table_args__ = (
+        Index("ix_holdings_platform_chat_id", "platform", "chat_id"),
+        Index("ix_holdings_item_id_active", "item_id", "active"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner: str = Field(sa_type=USER_KEY)
+    platform: str = Field(sa_type=PLATFORM)
+    chat_id: str = Field(sa_type=CHAT_ID)
+    thread_id: str | None = Field(default=None, sa_type=CHAT_ID)
+    item_id: int = Field(foreign_key="market_items.id", ondelete="CASCADE")
+    quantity: int
     cost_amount: Decimal | None = Field(default=None, sa_type=ExactDecimal)
     cost_currency: str | None = Field(default=None, sa_type=CURRENCY)
+    condition: str | None = Field(default=None, sa_type=Text)
     alert_pct: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    alert_armed: bool = True
+    last_alert_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ask_amount: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    ask_currency: str | None = Field(default=None, sa_type=CURRENCY)
+    ask_platform: str | None = Field(default=None, sa_type=CODE)
+    ask_armed: bool = True
+    active: bool = True
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class MarketplaceRow(SQLModel, table=True):
+    """An item's market on one marketplace: lowest ask, highest bid, last sale, fee."""
+
+    __tablename__ = "marketplace_data"
+    __table_args__ = (
+        UniqueConstraint("item_id", "platform"),
+        # Fractions; compared as REAL because SQLite keeps exact decimals as text.
+        CheckConstraint(
+            "volatility IS NULL OR CAST(volatility AS REAL) BETWEEN 0 AND 1", name="volatility"
+        ),
+        CheckConstraint("CAST(fee AS REAL) BETWEEN 0 AND 1", name="fee"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="market_items.id", ondelete="CASCADE")
+    platform: str = Field(sa_type=CODE)
+    item_ref: str = Field(sa_type=Text)
+    currency: str = Field(sa_type=CURRENCY)
+    lowest_ask: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    highest_bid: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    last_sale: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    sales_30d: int | None = None
+    volatility: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    fee: Decimal = Field(sa_type=ExactDecimal)
+    as_of: datetime = Field(sa_type=UTCDateTime)
 
 
 class FeedRow(SQLModel, table=True):
@@ -220,7 +318,8 @@ class OfferRow(SQLModel, table=True):
     owner: str = Field(sa_type=USER_KEY)
     platform: str = Field(sa_type=PLATFORM)
     chat_id: str = Field(sa_type=CHAT_ID)
-    url: str = Field(sa_type=Text)
+    # What the button stands for: a link, or the card printings a name matched (JSON).
+    payload: str = Field(sa_type=Text)
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
@@ -256,7 +355,10 @@ chats = table_of(ChatRow)
 products = table_of(ProductRow)
 price_points = table_of(PricePointRow)
 watches = table_of(WatchRow)
+market_items = table_of(MarketItemRow)
+market_prices = table_of(MarketPriceRow)
 holdings = table_of(HoldingRow)
+marketplace_data = table_of(MarketplaceRow)
 feeds = table_of(FeedRow)
 outbox = table_of(OutboxRow)
 offers = table_of(OfferRow)

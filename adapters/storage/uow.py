@@ -16,6 +16,12 @@ from sqlalchemy.sql.base import Executable
 
 from adapters.storage import inline_sqlite
 from adapters.storage.engine import sqlite_pragmas
+from adapters.storage.market_repositories import (
+    SqlHoldingRepository,
+    SqlMarketItemRepository,
+    SqlMarketplaceRepository,
+    SqlMarketPriceRepository,
+)
 from adapters.storage.repositories import (
     SqlChatRepository,
     SqlOfferRepository,
@@ -43,6 +49,10 @@ class _SqlRepositories(UnitOfWork):
         self.users = SqlUserRepository(self)
         self.offers = SqlOfferRepository(self)
         self.state = SqlStateRepository(self)
+        self.items = SqlMarketItemRepository(self)
+        self.market_prices = SqlMarketPriceRepository(self)
+        self.holdings = SqlHoldingRepository(self)
+        self.marketplaces = SqlMarketplaceRepository(self)
 
     async def execute(self, statement: Executable, params: dict[str, Any] | None) -> Any:
         raise NotImplementedError

@@ -7,9 +7,11 @@ from datetime import timedelta
 
 from core.alerts import AlertPolicy
 from core.chat.registry import Registry
+from core.market import ExchangeRates, MarketSource
 from core.model import ChatContext
 from core.ports import ChartRenderer, Clock, UnitOfWorkFactory
 from core.reading import PageReader
+from core.refreshing import MarketRefresher
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,20 @@ class ChatConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Market:
+    """Market data for holdings: card sources by name, exchange rates, the refresher that
+    prices held items, and the currency totals are shown in."""
+
+    sources: dict[str, MarketSource]
+    refresher: MarketRefresher
+    rates: ExchangeRates | None = None
+    currency: str = "EUR"
+    # A price older than this is shown as stale (its source refreshes daily).
+    stale_after: timedelta = timedelta(days=2)
+    max_holdings_per_chat: int = 5000
+
+
+@dataclass(frozen=True, slots=True)
 class Services:
     """The ports and settings command handlers work with."""
 
@@ -41,6 +57,7 @@ class Services:
     config: ChatConfig = field(default_factory=ChatConfig)
     charts: ChartRenderer | None = None
     registry: Registry | None = None  # for /help
+    market: Market | None = None  # holdings, /card, /sell
 
 
 @dataclass(frozen=True, slots=True)

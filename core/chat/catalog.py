@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from core.chat import basics, history, track, watches
+from core.chat import basics, cards, history, holdings, holdings_add, track, watches
 from core.chat.registry import Registry
 
 
 def build_registry() -> Registry:
     """The registry of all commands. A new family is one module, added here."""
-    return Registry([track.commands, watches.commands, history.commands, basics.commands])
+    return Registry(
+        [
+            track.commands,
+            watches.commands,
+            history.commands,
+            holdings.commands,
+            holdings_add.commands,
+            cards.commands,
+            basics.commands,
+        ]
+    )

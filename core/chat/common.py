@@ -8,7 +8,15 @@ from core.chat.call import Call
 from core.chat.params import TargetSpec, watch_id
 from core.chat.registry import Param
 from core.errors import NotFoundForUser, PermissionDenied, UsageError
-from core.model import Availability, Product, ProductStatus, Rule, RuleKind, Watch
+from core.model import (
+    DEVIATION_RULES,
+    Availability,
+    Product,
+    ProductStatus,
+    Rule,
+    RuleKind,
+    Watch,
+)
 from core.money import Money
 from core.ports import UnitOfWork
 from core.text import clean_text
@@ -33,11 +41,14 @@ async def watch_in_chat(uow: UnitOfWork, call: Call, watch_id: int) -> Watch:
 
 async def ensure_may_change(call: Call, watch: Watch) -> None:
     """In a group, a watch is changed by the one who made it or by the group's admins."""
-    if watch.owner == call.owner or await call.ctx.administers_chat():
+    await ensure_owner_or_admin(call, watch.owner, f"#{watch.id}")
+
+
+async def ensure_owner_or_admin(call: Call, owner: str, what: str) -> None:
+    if owner == call.owner or await call.ctx.administers_chat():
         return
     raise PermissionDenied(
-        f"#{watch.id} was set up by someone else in this chat; only they or a chat admin can "
-        "change it."
+        f"{what} was set up by someone else in this chat; only they or a chat admin can change it."
     )
 
 
@@ -56,8 +67,8 @@ def resolve_rule(spec: TargetSpec, currency: str | None) -> Rule:
                 f"{currency}. Give the target in {currency}, or leave the currency out."
             )
         return Rule(RuleKind.TARGET, target=Money(spec.amount, currency))
-    if spec.kind is RuleKind.DROP_PERCENT:
-        return Rule(RuleKind.DROP_PERCENT, percent=spec.percent)
+    if spec.kind is RuleKind.DROP_PERCENT or spec.kind in DEVIATION_RULES:
+        return Rule(spec.kind, percent=spec.percent)
     return Rule(spec.kind)
 
 

@@ -8,12 +8,23 @@ from decimal import Decimal, InvalidOperation
 
 from price_parser import Price
 
-from core.currency import symbol_candidates
+from core.currency import is_currency, symbol_candidates
 from core.errors import InvalidUrl, UsageError
 from core.model import RuleKind
 from core.urls import canonical_url, with_scheme
 
 _PERCENT = re.compile(r"^-\s*(\d{1,2}(?:[.,]\d{1,2})?)\s*%$")
+_AVERAGE = re.compile(
+    r"^(?:avg|average)\s*(\+-|\+/-|±|[+-]?)\s*(\d{1,2}(?:[.,]\d{1,2})?)\s*%$", re.I
+)
+_AVERAGE_SIGNS = {
+    "-": RuleKind.BELOW_AVERAGE,
+    "+": RuleKind.ABOVE_AVERAGE,
+    "": RuleKind.DEVIATION,
+    "±": RuleKind.DEVIATION,
+    "+-": RuleKind.DEVIATION,
+    "+/-": RuleKind.DEVIATION,
+}
 _PERIODS = {"7d": 7, "30d": 30, "90d": 90, "1y": 365, "all": None}
 _EXPONENT = re.compile(r"\d[eE][+-]?\d")
 _ISO_WORD = re.compile(r"\b[a-z]{3}\b")
@@ -53,6 +64,8 @@ def target(text: str) -> TargetSpec:
         return NO_TARGET
     if text.lower() in {"stock", "restock", "instock", "in-stock"}:
         return TargetSpec(RuleKind.RESTOCK)
+    if text.lower().startswith(("avg", "average")):
+        return average_deviation(text)
     if "%" in text:
         return TargetSpec(RuleKind.DROP_PERCENT, percent=drop_percent(text))
     if text.startswith(("-", "−")):
@@ -61,6 +74,21 @@ def target(text: str) -> TargetSpec:
             "or a drop in percent, like -10%."
         )
     return price_target(text)
+
+
+def average_deviation(text: str) -> TargetSpec:
+    """`avg -15%` (15 % or more below the 30-day average), `avg +10%` (above), `avg ±15%`
+    (either way)."""
+    match = _AVERAGE.match(" ".join(text.split()))
+    if not match:
+        raise UsageError(
+            f"'{_shown(text)}' is not a deviation I understand. Write avg -15% (below the "
+            "30-day average), avg +15% (above) or avg ±15% (either way)."
+        )
+    percent = Decimal(match.group(2).replace(",", "."))
+    if not Decimal(0) < percent < Decimal(100):
+        raise UsageError("A deviation must be between 1% and 99%, like avg -15%.")
+    return TargetSpec(_AVERAGE_SIGNS[match.group(1)], percent=percent)
 
 
 def price_or_drop(text: str) -> TargetSpec:
@@ -85,6 +113,10 @@ def drop_percent(text: str) -> Decimal:
 
 
 def price_target(text: str) -> TargetSpec:
+    if text.strip().startswith(("-", "−")):
+        raise UsageError(
+            f"'{_shown(text)}' is a negative price. Give a price above zero, like 25.99."
+        )
     not_a_price = UsageError(f"'{_shown(text)}' is not a price I understand, like 25 or €19.99.")
     if _EXPONENT.search(text):
         raise not_a_price  # "1e10" is not a price of 1
@@ -167,3 +199,47 @@ def _shown(text: str) -> str:
     """User text quoted back as they wrote it, shortened."""
     text = " ".join(text.split())
     return text if len(text) <= 60 else text[:59] + "…"
+
+
+def currency(text: str) -> str:
+    """An ISO 4217 code (eur, USD)."""
+    code = text.strip().upper()
+    if not is_currency(code):
+        raise UsageError(f"'{_shown(text)}' is not a currency code I know, like EUR or USD.")
+    return code
+
+
+def percent_or_off(text: str) -> Decimal | None:
+    """15% (or 15) from 1 to 99; None for 'off'."""
+    cleaned = text.strip().lower()
+    if cleaned in {"off", "none", "0", "0%"}:
+        return None
+    match = re.fullmatch(r"[±+-]?\s*(\d{1,3}(?:[.,]\d{1,2})?)\s*%?", cleaned)
+    if not match:
+        raise UsageError(f"'{_shown(text)}' is not a percentage like 15%, or off.")
+    percent = Decimal(match.group(1).replace(",", "."))
+    if not Decimal(0) < percent < Decimal(100):
+        raise UsageError("Give a percentage from 1% to 99%, like 15%.")
+    return percent
+
+
+def platform_name(text: str) -> str:
+    """A marketplace's name as one word (stockx, goat, ebay)."""
+    cleaned = text.strip().lower()
+    if not re.fullmatch(r"[a-z][a-z0-9_.-]{1,31}", cleaned):
+        raise UsageError(f"'{_shown(text)}' is not a marketplace name like stockx or goat.")
+    return cleaned
+
+
+def price_or_off(text: str) -> TargetSpec | None:
+    """A price (with or without its currency), or None for 'off'."""
+    if text.strip().lower() in {"off", "none"}:
+        return None
+    return price_target(text)
+
+
+def quantity(text: str) -> int:
+    cleaned = text.strip().lower().removeprefix("x").removesuffix("x")
+    if not cleaned.isdigit() or not 0 < int(cleaned) <= 1_000_000:
+        raise UsageError(f"'{_shown(text)}' is not a quantity: a whole number from 1, like 2.")
+    return int(cleaned)

@@ -30,7 +30,7 @@ OFFER_LIFETIME = timedelta(days=2)
 _LINK = Param("link", "The product page's link", convert=params.link)
 _TARGET = Param(
     "target",
-    "A price (25, €19.99), a drop (-10%) or stock; leave it out for any drop",
+    "A price (25, €19.99), a drop (-10%), stock, or avg -15%; empty for any drop",
     convert=params.target,
     required=False,
     default=params.NO_TARGET,
@@ -43,9 +43,11 @@ async def track(call: Call, link: str, target: params.TargetSpec) -> Reply:
     """Track a product page; I tell you here when its price drops.
 
     /track <link> [target]. The target is a price (25, 25.99, €25, 25,99 €), a drop like
-    -10%, or 'stock' to hear when a sold-out product is back; without one you hear about
-    any drop. I read the page at once and say what I found. Tracking a link this chat
-    already tracks shows that watch, and changes its rule only when you give a new one.
+    -10%, 'stock' to hear when a sold-out product is back, or a deviation from the 30-day
+    average price: avg -15% (15 % or more below it), avg +15% (above), avg ±15% (either
+    way). Without one you hear about any drop. I read the page at once and say what I found.
+    Tracking a link this chat already tracks shows that watch, and changes its rule only
+    when you give a new one.
     """
     existing, product = await _existing(call, link)
     if existing is not None and target.given:

@@ -6,9 +6,12 @@ import copy
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
+from core.market import MarketplaceData
+from core.market_stats import Window, mean, median, volatility
 from core.model import (
     ChatAddress,
     OutboxMessage,
@@ -20,8 +23,13 @@ from core.model import (
     Watch,
     summarize,
 )
+from core.portfolio import Holding, MarketItem, MarketPrice, MarketStats, to_minor
 from core.ports import (
     ChatRepository,
+    HoldingRepository,
+    MarketItemRepository,
+    MarketplaceRepository,
+    MarketPriceRepository,
     OfferRepository,
     OutboxRepository,
     PricePointRepository,
@@ -63,14 +71,6 @@ class Offer:
     at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Holding:
-    """Only what the ports look at so far: which product a holding keeps being checked."""
-
-    owner: str
-    product_id: int | None
-
-
 @dataclass
 class MemoryStore:
     """The committed state every MemoryUnitOfWork of one factory shares.
@@ -86,18 +86,15 @@ class MemoryStore:
     users: dict[str, UserState] = field(default_factory=dict)
     offers: dict[str, Offer] = field(default_factory=dict)
     state: dict[str, str] = field(default_factory=dict)
+    items: dict[int, MarketItem] = field(default_factory=dict)
+    market_prices: dict[int, MarketPrice] = field(default_factory=dict)
     holdings: dict[int, Holding] = field(default_factory=dict)
+    marketplaces: dict[tuple[int, str], MarketplaceData] = field(default_factory=dict)
     commits: int = 0
     _counters: dict[str, Iterator[int]] = field(default_factory=dict)
 
     def next_id(self, table: str) -> int:
         return next(self._counters.setdefault(table, itertools.count(1)))
-
-    def add_holding(self, owner: str, product_id: int | None) -> int:
-        """Test helper until holdings get a repository port: a committed holding row."""
-        holding_id = self.next_id("holdings")
-        self.holdings[holding_id] = Holding(owner, product_id)
-        return holding_id
 
 
 class _Table(Generic[K, V]):
@@ -221,7 +218,8 @@ class MemoryProductRepository(_MemoryRepository, ProductRepository):
         self, due: datetime, until: datetime, limit: int, token: str
     ) -> list[Product]:
         interested = {w.product_id for w in self._uow.t_watches.values() if w.active}
-        interested |= {h.product_id for h in self._store.holdings.values()}
+        held = {h.item_id for h in self._uow.t_holdings.values() if h.active}
+        interested |= {item.product_id for item in self._uow.t_items.values() if item.id in held}
         found = [
             p
             for p in self._uow.t_products.values()
@@ -468,6 +466,111 @@ class MemoryStateRepository(_MemoryRepository, StateRepository):
         self._uow.t_state.put(key, value)
 
 
+def _key(item: MarketItem) -> tuple[object, ...]:
+    return (item.kind, item.source, item.source_id, item.finish, item.product_id)
+
+
+class MemoryMarketItemRepository(_MemoryRepository, MarketItemRepository):
+    async def get_many(self, item_ids: Sequence[int]) -> dict[int, MarketItem]:
+        found = {item_id: self._uow.t_items.get(item_id) for item_id in item_ids}
+        return {item_id: item for item_id, item in found.items() if item is not None}
+
+    async def get_or_add(self, item: MarketItem) -> MarketItem:
+        for known in (*self._uow.t_items.values(), *self._store.items.values()):
+            if _key(known) == _key(item):
+                return copy.deepcopy(known)
+        item.id = self._store.next_id("items")
+        self._uow.t_items.put(item.id, _stored(item))
+        return item
+
+    async def update(self, item: MarketItem) -> None:
+        if item.id in self._uow.t_items:
+            self._uow.t_items.put(item.id, _stored(item))
+
+    async def due(self, now: datetime, limit: int) -> list[MarketItem]:
+        held = {h.item_id for h in self._uow.t_holdings.values() if h.active}
+        found = [
+            item
+            for item in self._uow.t_items.values()
+            if item.id in held and (item.next_refresh_at is None or item.next_refresh_at <= now)
+        ]
+        found.sort(key=lambda i: (i.next_refresh_at is not None, i.next_refresh_at or now, i.id))
+        return found[:limit]
+
+
+class MemoryMarketPriceRepository(_MemoryRepository, MarketPriceRepository):
+    """Statistics from the same aggregates the SQL queries compute."""
+
+    async def add(self, price: MarketPrice) -> None:
+        self._uow.t_market_prices.put(self._store.next_id("market_prices"), _stored(price))
+
+    def _ordered(self, item_id: int) -> list[MarketPrice]:
+        rows = self._uow.rows_of(self._uow.t_market_prices)
+        return [price for _, price in sorted(rows) if price.item_id == item_id]
+
+    async def stats(self, item_id: int, currency: str, now: datetime) -> MarketStats:
+        prices = [p for p in self._ordered(item_id) if p.price.currency == currency]
+        prices.sort(key=lambda p: p.observed_at)
+        windows = {days: self._window(prices, now - timedelta(days=days)) for days in (7, 30)}
+        return MarketStats(
+            currency=currency,
+            current=prices[-1] if prices else None,
+            mean_7d=mean(windows[7], currency),
+            median_7d=median(windows[7], currency),
+            mean_30d=mean(windows[30], currency),
+            median_30d=median(windows[30], currency),
+            volatility_30d=volatility(windows[30]),
+            observations_30d=windows[30].count,
+        )
+
+    @staticmethod
+    def _window(prices: list[MarketPrice], since: datetime) -> Window:
+        minor = sorted(to_minor(p.price) for p in prices if p.observed_at >= since)
+        skip = (len(minor) - 1) // 2
+        return Window(
+            len(minor),
+            sum(minor),
+            Decimal(sum(m * m for m in minor)),
+            tuple(minor[skip : skip + 2]),
+        )
+
+
+class MemoryHoldingRepository(_MemoryRepository, HoldingRepository):
+    def _active(self, keep: Callable[[Holding], bool]) -> list[Holding]:
+        found = [h for h in self._uow.t_holdings.values() if h.active and keep(h)]
+        return sorted(found, key=lambda h: h.id or 0)
+
+    async def add(self, holding: Holding) -> Holding:
+        if holding.item_id not in self._uow.t_items:
+            raise ConstraintViolation(f"no market item {holding.item_id}")
+        holding.id = self._store.next_id("holdings")
+        self._uow.t_holdings.put(holding.id, _stored(holding))
+        return holding
+
+    async def update(self, holding: Holding) -> None:
+        if holding.id in self._uow.t_holdings:
+            self._uow.t_holdings.put(holding.id, _stored(holding))
+
+    async def get_in_chat(self, address: ChatAddress, holding_id: int) -> Holding | None:
+        found = self._active(lambda h: h.id == holding_id and _same_chat(h.address, address))
+        return found[0] if found else None
+
+    async def list_in_chat(self, address: ChatAddress) -> list[Holding]:
+        return self._active(lambda h: _same_chat(h.address, address))
+
+    async def for_items(self, item_ids: Sequence[int]) -> dict[int, list[Holding]]:
+        return {i: self._active(lambda h, i=i: h.item_id == i) for i in item_ids}
+
+
+class MemoryMarketplaceRepository(_MemoryRepository, MarketplaceRepository):
+    async def put(self, item_id: int, data: MarketplaceData) -> None:
+        self._uow.t_marketplaces.put((item_id, data.platform), data)
+
+    async def for_item(self, item_id: int) -> list[MarketplaceData]:
+        rows = [d for (i, _), d in self._uow.rows_of(self._uow.t_marketplaces) if i == item_id]
+        return sorted(rows, key=lambda d: d.platform)
+
+
 class MemoryUnitOfWork(UnitOfWork):
     """One transaction over a MemoryStore: changes are private until commit()."""
 
@@ -481,6 +584,10 @@ class MemoryUnitOfWork(UnitOfWork):
         self.t_users = _Table(store.users)
         self.t_offers = _Table(store.offers)
         self.t_state = _Table(store.state)
+        self.t_items = _Table(store.items)
+        self.t_market_prices = _Table(store.market_prices)
+        self.t_holdings = _Table(store.holdings)
+        self.t_marketplaces = _Table(store.marketplaces)
         self._tables: list[_Table[Any, Any]] = [
             self.t_products,
             self.t_price_points,
@@ -490,6 +597,10 @@ class MemoryUnitOfWork(UnitOfWork):
             self.t_users,
             self.t_offers,
             self.t_state,
+            self.t_items,
+            self.t_market_prices,
+            self.t_holdings,
+            self.t_marketplaces,
         ]
         self.products = MemoryProductRepository(self)
         self.price_points = MemoryPricePointRepository(self)
@@ -499,6 +610,14 @@ class MemoryUnitOfWork(UnitOfWork):
         self.users = MemoryUserRepository(self)
         self.offers = MemoryOfferRepository(self)
         self.state = MemoryStateRepository(self)
+        self.items = MemoryMarketItemRepository(self)
+        self.market_prices = MemoryMarketPriceRepository(self)
+        self.holdings = MemoryHoldingRepository(self)
+        self.marketplaces = MemoryMarketplaceRepository(self)
+
+    @staticmethod
+    def rows_of(table: _Table[Any, Any]) -> list[tuple[Any, Any]]:
+        return table.rows()
 
     async def commit(self) -> None:
         # A concurrent unit of work may have committed the same dedupe key meanwhile; the

@@ -12,12 +12,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 
 from adapters.storage import inline_sqlite
 from adapters.storage.engine import make_engine
-from adapters.storage.tables import chats, holdings, metadata, users
+from adapters.storage.tables import chats, metadata, users
 from adapters.storage.uow import SqlUnitOfWorkFactory
 from core.model import (
     Availability,
@@ -33,6 +33,7 @@ from core.model import (
     Watch,
 )
 from core.money import Money
+from core.portfolio import Holding, ItemKind, MarketItem
 from core.ports import UnitOfWork, UnitOfWorkFactory
 from tests.fakes.memory import MemoryStore, MemoryUnitOfWorkFactory
 from tests.integration.conftest import admin_sql
@@ -57,7 +58,6 @@ class Backend:
 
     name: str
     factory: UnitOfWorkFactory
-    add_holding: Callable[[str, int | None], Awaitable[None]]
     chat_state: Callable[[ChatAddress], Awaitable[ChatState | None]]
     user_rows: Callable[[], Awaitable[dict[str, UserState]]]
 
@@ -83,9 +83,6 @@ def database_url(request: pytest.FixtureRequest) -> str | None:
 def memory_backend() -> Backend:
     store = MemoryStore()
 
-    async def add_holding(owner: str, product_id: int | None) -> None:
-        store.add_holding(owner, product_id)
-
     async def chat_state(address: ChatAddress) -> ChatState | None:
         state = store.chats.get((address.platform, address.chat_id))
         return None if state is None else (state.kind, state.active, state.inactive_reason)
@@ -93,20 +90,12 @@ def memory_backend() -> Backend:
     async def user_rows() -> dict[str, UserState]:
         return {key: (state.display_name, state.banned) for key, state in store.users.items()}
 
-    return Backend("memory", MemoryUnitOfWorkFactory(store), add_holding, chat_state, user_rows)
+    return Backend("memory", MemoryUnitOfWorkFactory(store), chat_state, user_rows)
 
 
 @asynccontextmanager
 async def sql_backend(database_url: str) -> AsyncIterator[Backend]:
     engine = make_engine(database_url)
-
-    async def add_holding(owner: str, product_id: int | None) -> None:
-        async with engine.begin() as conn:
-            await conn.execute(
-                insert(holdings).values(
-                    owner=owner, product_id=product_id, quantity=Decimal(1), created_at=NOW
-                )
-            )
 
     async def chat_state(address: ChatAddress) -> ChatState | None:
         async with engine.connect() as conn:
@@ -126,7 +115,7 @@ async def sql_backend(database_url: str) -> AsyncIterator[Backend]:
 
     factory = SqlUnitOfWorkFactory(engine)
     try:
-        yield Backend(engine.dialect.name, factory, add_holding, chat_state, user_rows)
+        yield Backend(engine.dialect.name, factory, chat_state, user_rows)
     finally:
         await factory.aclose()
         await engine.dispose()
@@ -228,6 +217,20 @@ async def stored_product(backend: Backend, product_id: int) -> Product:
         product = await uow.products.get(product_id)
     assert product is not None
     return product
+
+
+async def hold(backend: Backend, owner: str, item: MarketItem, quantity: int = 1) -> Holding:
+    """`owner` holds `quantity` of `item` (stored first), in their private chat."""
+
+    async def work(uow: UnitOfWork) -> Holding:
+        stored = await uow.items.get_or_add(item)
+        return await uow.holdings.add(
+            Holding(None, owner, DM, stored.id or 0, quantity, created_at=NOW)
+        )
+
+    held = await committed(backend, work)
+    assert isinstance(held, Holding)
+    return held
 
 
 # ----- products -------------------------------------------------------------------------
@@ -382,8 +385,8 @@ async def test_claim_due_only_takes_products_someone_wants(backend: Backend) -> 
     untracked = await add_product(backend, "https://shop.example/untracked")
     await add_watch(backend, ALICE, watched)
     await add_watch(backend, ALICE, untracked, active=False)
-    await backend.add_holding(BOB, held)
-    await backend.add_holding(BOB, None)  # a card holding without a product page
+    await hold(backend, BOB, MarketItem(None, ItemKind.PAGE, "held page", product_id=held))
+    await hold(backend, BOB, MarketItem(None, ItemKind.CARD, "card", "scryfall", "c-1", "foil"))
 
     async with backend.factory() as uow:
         claimed = await uow.products.claim_due(NOW, NOW + timedelta(minutes=5), 100, "run-1")

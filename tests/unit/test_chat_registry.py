@@ -164,7 +164,7 @@ def test_every_spec_has_help_parameters_and_fits_the_platforms():
             assert param.description and len(param.description) <= 100
             assert param.kind in {"string", "integer", "number"}
     reading = {spec.name for spec in REGISTRY if spec.reads_page}
-    assert reading == {"track", "offer", "selector"}
+    assert reading == {"track", "offer", "selector", "holdings add"}
     assert [spec.name for spec in REGISTRY.visible(ChatKind.GROUP)][:3] == [
         "track",
         "selector",

@@ -1,0 +1,393 @@
+"""SQL repositories for holdings and market data: items, observed prices, holdings,
+marketplace rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Numeric as SqlNumeric
+from sqlalchemy import Row, Table, and_, bindparam, exists, func, insert, or_, select, true, update
+
+from adapters.storage.keys import item_key
+from adapters.storage.repositories import PerDialect, SqlRepository
+from adapters.storage.tables import holdings, market_items, market_prices, marketplace_data
+from core.market import MarketplaceData
+from core.market_stats import Window, mean, median, volatility
+from core.model import ChatAddress
+from core.money import Money
+from core.portfolio import Holding, ItemKind, MarketItem, MarketPrice, MarketStats, to_minor
+from core.repositories import (
+    HoldingRepository,
+    MarketItemRepository,
+    MarketplaceRepository,
+    MarketPriceRepository,
+)
+
+# ----- items ----------------------------------------------------------------------------
+
+
+def _item_values(item: MarketItem) -> dict[str, Any]:
+    price = item.price
+    return {
+        "item_key": item_key(
+            item.kind.value, item.source, item.source_id, item.finish, item.product_id
+        ),
+        "kind": item.kind.value,
+        "name": item.name,
+        "source": item.source,
+        "source_id": item.source_id,
+        "finish": item.finish,
+        "product_id": item.product_id,
+        "game": item.game,
+        "set_name": item.set_name,
+        "number": item.number,
+        "image": item.image,
+        "url": item.url,
+        "next_refresh_at": item.next_refresh_at,
+        "refreshed_at": item.refreshed_at,
+        "price_amount": None if price is None else price.price.amount,
+        "price_currency": None if price is None else price.price.currency,
+        "price_source": None if price is None else price.source,
+        "price_market": None if price is None else price.market,
+        "price_kind": None if price is None else price.kind,
+        "priced_at": None if price is None else price.observed_at,
+    }
+
+
+def _item(row: Row[Any]) -> MarketItem:
+    return MarketItem(
+        id=row.id,
+        kind=ItemKind(row.kind),
+        name=row.name,
+        source=row.source,
+        source_id=row.source_id,
+        finish=row.finish,
+        product_id=row.product_id,
+        game=row.game,
+        set_name=row.set_name,
+        number=row.number,
+        image=row.image,
+        url=row.url,
+        next_refresh_at=row.next_refresh_at,
+        refreshed_at=row.refreshed_at,
+        price=_current(row),
+    )
+
+
+def _current(row: Row[Any]) -> MarketPrice | None:
+    if row.price_amount is None or row.price_currency is None or row.priced_at is None:
+        return None
+    return MarketPrice(
+        row.id,
+        row.price_source or "",
+        row.price_market or "",
+        row.price_kind or "",
+        Money(row.price_amount, row.price_currency),
+        row.priced_at,
+    )
+
+
+_ITEMS_BY_ID = select(market_items).where(market_items.c.id.in_(bindparam("ids", expanding=True)))
+_ITEM_BY_KEY = select(market_items).where(market_items.c.item_key == bindparam("key"))
+_ADD_ITEM = PerDialect(
+    lambda insert: (
+        insert(market_items)
+        .on_conflict_do_nothing(index_elements=[market_items.c.item_key])
+        .returning(market_items.c.id)
+    )
+)
+_UPDATE_ITEM = update(market_items).where(market_items.c.id == bindparam("row_id"))
+_HELD = exists().where(holdings.c.item_id == market_items.c.id, holdings.c.active == true())
+_DUE_ITEMS = (
+    select(market_items)
+    .where(
+        or_(
+            market_items.c.next_refresh_at.is_(None),
+            market_items.c.next_refresh_at <= bindparam("now"),
+        ),
+        _HELD,
+    )
+    .order_by(market_items.c.next_refresh_at.asc().nulls_first(), market_items.c.id)
+    .limit(bindparam("limit"))
+)
+
+
+class SqlMarketItemRepository(SqlRepository, MarketItemRepository):
+    async def get_many(self, item_ids: Sequence[int]) -> dict[int, MarketItem]:
+        if not item_ids:
+            return {}
+        rows = await self._execute(_ITEMS_BY_ID, {"ids": list(item_ids)})
+        return {row.id: _item(row) for row in rows}
+
+    async def get_or_add(self, item: MarketItem) -> MarketItem:
+        values = _item_values(item)
+        new_id = (await self._execute(_ADD_ITEM[self._dialect], values)).scalar_one_or_none()
+        if new_id is not None:
+            item.id = new_id
+            return item
+        row = (await self._execute(_ITEM_BY_KEY, {"key": values["item_key"]})).first()
+        assert row is not None
+        return _item(row)
+
+    async def update(self, item: MarketItem) -> None:
+        await self._execute(_UPDATE_ITEM, {"row_id": item.id, **_item_values(item)})
+
+    async def due(self, now: datetime, limit: int) -> list[MarketItem]:
+        rows = await self._execute(_DUE_ITEMS, {"now": now, "limit": limit})
+        return [_item(row) for row in rows]
+
+
+# ----- observed prices ------------------------------------------------------------------
+
+
+def _price(row: Row[Any]) -> MarketPrice:
+    return MarketPrice(
+        row.item_id,
+        row.source,
+        row.market,
+        row.kind,
+        Money(row.amount, row.currency),
+        row.observed_at,
+    )
+
+
+_ADD_PRICE = insert(market_prices)
+_OF_ITEM = and_(
+    market_prices.c.item_id == bindparam("item_id"),
+    market_prices.c.currency == bindparam("currency"),
+)
+_CURRENT = (
+    select(market_prices)
+    .where(_OF_ITEM)
+    .order_by(market_prices.c.observed_at.desc(), market_prices.c.id.desc())
+    .limit(1)
+)
+_IN_WINDOW = and_(_OF_ITEM, market_prices.c.observed_at >= bindparam("since"))
+# Sums of minor units are exact integers on both databases; squares are summed as NUMERIC
+# (PostgreSQL, exact) or REAL (SQLite), which is plenty for a ratio like volatility.
+_AGGREGATE = select(
+    func.count(),
+    func.coalesce(func.sum(market_prices.c.amount_minor), 0),
+    func.coalesce(
+        func.sum(market_prices.c.amount_minor.cast(SqlNumeric()) * market_prices.c.amount_minor),
+        0,
+    ),
+).where(_IN_WINDOW)
+_MIDDLE = (
+    select(market_prices.c.amount_minor)
+    .where(_IN_WINDOW)
+    .order_by(market_prices.c.amount_minor)
+    .limit(2)
+    .offset(bindparam("skip"))
+)
+
+
+class SqlMarketPriceRepository(SqlRepository, MarketPriceRepository):
+    async def add(self, price: MarketPrice) -> None:
+        values = {
+            "item_id": price.item_id,
+            "source": price.source,
+            "market": price.market,
+            "kind": price.kind,
+            "amount": price.price.amount,
+            "currency": price.price.currency,
+            "amount_minor": to_minor(price.price),
+            "observed_at": price.observed_at,
+        }
+        await self._execute(_ADD_PRICE, values)
+
+    async def stats(self, item_id: int, currency: str, now: datetime) -> MarketStats:
+        key = {"item_id": item_id, "currency": currency}
+        row = (await self._execute(_CURRENT, key)).first()
+        windows = {days: await self._window(key, now - timedelta(days=days)) for days in (7, 30)}
+        return MarketStats(
+            currency=currency,
+            current=None if row is None else _price(row),
+            mean_7d=mean(windows[7], currency),
+            median_7d=median(windows[7], currency),
+            mean_30d=mean(windows[30], currency),
+            median_30d=median(windows[30], currency),
+            volatility_30d=volatility(windows[30]),
+            observations_30d=windows[30].count,
+        )
+
+    async def _window(self, key: dict[str, Any], since: datetime) -> Window:
+        params = {**key, "since": since}
+        count, total, squares = (await self._execute(_AGGREGATE, params)).one()
+        middle: tuple[int, ...] = ()
+        if count:
+            skip = {**params, "skip": (count - 1) // 2}
+            middle = tuple(int(v) for v in (await self._execute(_MIDDLE, skip)).scalars())
+        return Window(int(count), int(total), Decimal(str(squares)), middle)
+
+
+# ----- holdings -------------------------------------------------------------------------
+
+
+def _money_or_none(amount: Decimal | None, currency: str | None) -> Money | None:
+    return None if amount is None or currency is None else Money(amount, currency)
+
+
+def _holding_values(holding: Holding) -> dict[str, Any]:
+    cost, ask = holding.unit_cost, holding.ask
+    return {
+        "owner": holding.owner,
+        "platform": holding.address.platform,
+        "chat_id": holding.address.chat_id,
+        "thread_id": holding.address.thread_id,
+        "item_id": holding.item_id,
+        "quantity": holding.quantity,
+        "cost_amount": None if cost is None else cost.amount,
+        "cost_currency": None if cost is None else cost.currency,
+        "condition": holding.condition,
+        "alert_pct": holding.alert_percent,
+        "alert_armed": holding.alert_armed,
+        "last_alert_at": holding.last_alert_at,
+        "ask_amount": None if ask is None else ask.amount,
+        "ask_currency": None if ask is None else ask.currency,
+        "ask_platform": holding.ask_platform,
+        "ask_armed": holding.ask_armed,
+        "active": holding.active,
+        "created_at": holding.created_at,
+    }
+
+
+def _holding(row: Row[Any]) -> Holding:
+    return Holding(
+        id=row.id,
+        owner=row.owner,
+        address=ChatAddress(row.platform, row.chat_id, row.thread_id),
+        item_id=row.item_id,
+        quantity=row.quantity,
+        created_at=row.created_at,
+        unit_cost=_money_or_none(row.cost_amount, row.cost_currency),
+        condition=row.condition,
+        alert_percent=row.alert_pct,
+        alert_armed=row.alert_armed,
+        last_alert_at=row.last_alert_at,
+        ask=_money_or_none(row.ask_amount, row.ask_currency),
+        ask_platform=row.ask_platform,
+        ask_armed=row.ask_armed,
+        active=row.active,
+    )
+
+
+_ACTIVE_HOLDINGS = select(holdings).where(holdings.c.active == true()).order_by(holdings.c.id)
+_HOLDINGS_IN_CHAT = _ACTIVE_HOLDINGS.where(
+    holdings.c.platform == bindparam("platform"), holdings.c.chat_id == bindparam("chat_id")
+)
+_HOLDING_IN_CHAT = _HOLDINGS_IN_CHAT.where(holdings.c.id == bindparam("holding_id"))
+_HOLDINGS_OF_ITEMS = _ACTIVE_HOLDINGS.where(
+    holdings.c.item_id.in_(bindparam("ids", expanding=True))
+)
+_ADD_HOLDING = insert(holdings).returning(holdings.c.id)
+_UPDATE_HOLDING = update(holdings).where(holdings.c.id == bindparam("row_id"))
+
+
+def _chat(address: ChatAddress) -> dict[str, Any]:
+    return {"platform": address.platform, "chat_id": address.chat_id}
+
+
+class SqlHoldingRepository(SqlRepository, HoldingRepository):
+    async def add(self, holding: Holding) -> Holding:
+        holding.id = (await self._execute(_ADD_HOLDING, _holding_values(holding))).scalar_one()
+        return holding
+
+    async def update(self, holding: Holding) -> None:
+        await self._execute(_UPDATE_HOLDING, {"row_id": holding.id, **_holding_values(holding)})
+
+    async def get_in_chat(self, address: ChatAddress, holding_id: int) -> Holding | None:
+        params = {
+            "platform": address.platform,
+            "chat_id": address.chat_id,
+            "holding_id": holding_id,
+        }
+        row = (await self._execute(_HOLDING_IN_CHAT, params)).first()
+        return None if row is None else _holding(row)
+
+    async def list_in_chat(self, address: ChatAddress) -> list[Holding]:
+        params = _chat(address)
+        return [_holding(row) for row in await self._execute(_HOLDINGS_IN_CHAT, params)]
+
+    async def for_items(self, item_ids: Sequence[int]) -> dict[int, list[Holding]]:
+        found: dict[int, list[Holding]] = {item_id: [] for item_id in item_ids}
+        if found:
+            for row in await self._execute(_HOLDINGS_OF_ITEMS, {"ids": list(found)}):
+                found[row.item_id].append(_holding(row))
+        return found
+
+
+# ----- marketplaces ---------------------------------------------------------------------
+
+
+def _marketplace_upsert(insert: Callable[[Table], Any]) -> Any:
+    statement = insert(marketplace_data)
+    new = statement.excluded
+    columns = (
+        "item_ref",
+        "currency",
+        "lowest_ask",
+        "highest_bid",
+        "last_sale",
+        "sales_30d",
+        "volatility",
+        "fee",
+        "as_of",
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[marketplace_data.c.item_id, marketplace_data.c.platform],
+        set_={name: getattr(new, name) for name in columns},
+    )
+
+
+_PUT_MARKETPLACE = PerDialect(_marketplace_upsert)
+_MARKETPLACES_OF_ITEM = (
+    select(marketplace_data)
+    .where(marketplace_data.c.item_id == bindparam("item_id"))
+    .order_by(marketplace_data.c.platform)
+)
+
+
+def _amount(money: Money | None) -> Decimal | None:
+    return None if money is None else money.amount
+
+
+class SqlMarketplaceRepository(SqlRepository, MarketplaceRepository):
+    async def put(self, item_id: int, data: MarketplaceData) -> None:
+        currencies = {m.currency for m in (data.lowest_ask, data.highest_bid, data.last_sale) if m}
+        if len(currencies) > 1:
+            raise ValueError("a marketplace row holds one currency")
+        values = {
+            "item_id": item_id,
+            "platform": data.platform,
+            "item_ref": data.item_ref,
+            "currency": next(iter(currencies), "USD"),
+            "lowest_ask": _amount(data.lowest_ask),
+            "highest_bid": _amount(data.highest_bid),
+            "last_sale": _amount(data.last_sale),
+            "sales_30d": data.sales_30d,
+            "volatility": data.volatility,
+            "fee": data.fee,
+            "as_of": data.as_of,
+        }
+        await self._execute(_PUT_MARKETPLACE[self._dialect], values)
+
+    async def for_item(self, item_id: int) -> list[MarketplaceData]:
+        rows = await self._execute(_MARKETPLACES_OF_ITEM, {"item_id": item_id})
+        return [
+            MarketplaceData(
+                platform=row.platform,
+                item_ref=row.item_ref,
+                lowest_ask=_money_or_none(row.lowest_ask, row.currency),
+                highest_bid=_money_or_none(row.highest_bid, row.currency),
+                last_sale=_money_or_none(row.last_sale, row.currency),
+                sales_30d=row.sales_30d,
+                volatility=row.volatility,
+                fee=row.fee,
+                as_of=row.as_of,
+            )
+            for row in rows
+        ]

@@ -1,0 +1,112 @@
+"""/card: a card's price from every source that knows it; /sell: where a holding nets most."""
+
+from __future__ import annotations
+
+import asyncio
+
+from core.chat.call import Call
+from core.chat.holdings import holding_in_chat, holding_param, market_of
+from core.chat.holdings_add import PER_SOURCE
+from core.chat.registry import CommandFamily, Param
+from core.errors import UsageError
+from core.market import CardPrinting, MarketQuote, MarketSource, SourceError
+from core.reply import Button, Reply
+
+commands = CommandFamily("cards")
+
+PRINTINGS_SHOWN = 2
+
+
+@commands.command(params=(Param("name", "The card's name", rest=True),))
+async def card(call: Call, name: str) -> Reply:
+    """A trading card's price from every market source that knows it, side by side.
+
+    /card <name>, e.g. /card Black Lotus. Shows the best-matching printings at each source
+    (Scryfall for Magic, TCGdex for Pokémon, YGOPRODeck for Yu-Gi-Oh!) with each market's
+    price: TCGplayer, Cardmarket and others.
+    """
+    market = market_of(call)
+    names = list(market.sources)
+    answers = await asyncio.gather(
+        *(_priced(market.sources[n], name) for n in names), return_exceptions=True
+    )
+    blocks: list[str] = []
+    failed: list[str] = []
+    for source, answer in zip(names, answers, strict=True):
+        if isinstance(answer, SourceError):
+            failed.append(source)
+            continue
+        if isinstance(answer, BaseException):
+            raise answer
+        printings, quotes = answer
+        if printings:
+            blocks.append(_source_block(source, printings, quotes))
+    if not blocks:
+        why = f" ({', '.join(failed)} did not answer)" if failed else ""
+        raise UsageError(f"No source knows a card named '{name}'{why}. Check the spelling.")
+    if failed:
+        blocks.append(f"Not answering just now: {', '.join(failed)}.")
+    return Reply.say(f"Prices for '{name}':", *blocks)
+
+
+@commands.command(params=(holding_param(),))
+async def sell(call: Call, holding: int) -> Reply:
+    """Where selling a holding nets the most: marketplaces ranked by proceeds after fees.
+
+    /sell <holding>. For each marketplace that lists the item: the lowest ask, what selling
+    at it brings after the platform's fee, sales in 30 days and volatility where known.
+    """
+    async with call.uow() as uow:
+        found = await holding_in_chat(uow, call, holding)
+        markets = await uow.marketplaces.for_item(found.item_id)
+        item = (await uow.items.get_many([found.item_id]))[found.item_id]
+    ranked = sorted(
+        (m for m in markets if m.net_proceeds is not None),
+        key=lambda m: m.net_proceeds.amount if m.net_proceeds else 0,
+        reverse=True,
+    )
+    if not ranked:
+        return Reply.say(
+            f"No marketplace lists {item.label} yet.",
+            "Add its StockX, GOAT or eBay page with /holdings add <link> to compare them, "
+            "and record your own listing with /holdings ask.",
+        )
+    lines = []
+    for rank, data in enumerate(ranked, start=1):
+        assert data.lowest_ask is not None and data.net_proceeds is not None
+        extra = []
+        if data.sales_30d is not None:
+            extra.append(f"{data.sales_30d} sales in 30 days")
+        if data.volatility is not None:
+            extra.append(f"volatility {data.volatility * 100:.0f}%")
+        detail = f" ({', '.join(extra)})" if extra else ""
+        lines.append(
+            f"{rank}. {data.platform}: lowest ask {data.lowest_ask.format()}, fee "
+            f"{data.fee * 100:.1f}% -> you net {data.net_proceeds.format()} each{detail}"
+        )
+    buttons = tuple(
+        Button(d.platform, url=d.item_ref) for d in ranked if d.item_ref.startswith("http")
+    )
+    return Reply.say(f"Selling #{holding} {item.label}:", "\n".join(lines), buttons=buttons[:5])
+
+
+async def _priced(
+    source: MarketSource, name: str
+) -> tuple[list[CardPrinting], dict[str, list[MarketQuote]]]:
+    printings = (await source.search(name, PER_SOURCE))[:PRINTINGS_SHOWN]
+    quotes = await source.quotes([p.source_id for p in printings]) if printings else {}
+    return printings, quotes
+
+
+def _source_block(
+    source: str, printings: list[CardPrinting], quotes: dict[str, list[MarketQuote]]
+) -> str:
+    lines = [f"{source}:"]
+    for printing in printings:
+        prices = [
+            f"{q.market} {q.finish} {q.price.format()}"
+            for q in quotes.get(printing.source_id, [])
+            if q.kind in ("market", "trend", "average")
+        ]
+        lines.append(f"{printing.label}: " + ("; ".join(prices[:6]) or "no price"))
+    return "\n".join(lines)

@@ -1,0 +1,199 @@
+"""Holdings at market: refresh the prices of held items from their sources, then alert
+holders when an item strays from its 30-day average or their own ask sits above the market."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from core.holding_alerts import HoldingAlerts
+from core.market import MarketplaceData, MarketQuote, MarketSource, SourceError
+from core.money import Money
+from core.portfolio import ItemKind, MarketItem, MarketPrice
+from core.ports import Clock, UnitOfWork, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+# Marketplace pages by host: a held listing there is that platform's market for the item.
+MARKETPLACE_HOSTS = {
+    "stockx.com": "stockx",
+    "goat.com": "goat",
+    "alias.org": "alias",
+    "flightclub.com": "flightclub",
+    "ebay.com": "ebay",
+    "ebay.co.uk": "ebay",
+    "ebay.de": "ebay",
+}
+
+# Quotes that are a market price (what the item sells for), as opposed to a low, a high
+# or a suggested ask: only these feed an item's statistics and valuation.
+MARKET_KINDS = frozenset({"market", "trend", "average", "last-sale"})
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshConfig:
+    card_refresh: timedelta = timedelta(days=1)  # card sources price once a day
+    page_refresh: timedelta = timedelta(hours=1)  # held pages follow their own checks
+    retry_after_failure: timedelta = timedelta(hours=1)
+    batch: int = 1000
+
+
+@dataclass(slots=True)
+class RefreshReport:
+    items: int = 0
+    prices: int = 0
+    alerts: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+
+
+class MarketRefresher:
+    """Runs a refresh: items someone holds whose refresh is due, grouped by source so each
+    source answers in as few requests as it allows (Scryfall: 75 cards a request). A source
+    that fails leaves the last known prices in place (carried, marked stale by age, never a
+    false drop) and is asked again an hour later."""
+
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        sources: Mapping[str, MarketSource],
+        clock: Clock,
+        alerts: HoldingAlerts,
+        config: RefreshConfig | None = None,
+        fees: Mapping[str, Decimal] | None = None,
+    ) -> None:
+        self._uow = uow_factory
+        self._sources = sources
+        self._clock = clock
+        self._alerts = alerts
+        self._config = config or RefreshConfig()
+        self._fees = dict(fees or {})
+
+    async def run_once(self) -> RefreshReport:
+        """Refreshes every held item that is due."""
+        async with self._uow() as uow:
+            due = await uow.items.due(self._clock.now(), self._config.batch)
+        return await self.refresh(due)
+
+    async def refresh(self, due: Sequence[MarketItem]) -> RefreshReport:
+        """Prices these items now (a card just added to a portfolio, or the due ones)."""
+        report = RefreshReport()
+        cards: dict[str, list[MarketItem]] = {}
+        pages: list[MarketItem] = []
+        for item in due:
+            if item.kind is ItemKind.CARD and item.source:
+                cards.setdefault(item.source, []).append(item)
+            elif item.kind is ItemKind.PAGE:
+                pages.append(item)
+        for source, items in cards.items():
+            await self._refresh_cards(source, items, report)
+        if pages:
+            await self._refresh_pages(pages, report)
+        return report
+
+    async def _refresh_cards(
+        self, source_name: str, items: list[MarketItem], report: RefreshReport
+    ) -> None:
+        source = self._sources.get(source_name)
+        if source is None:
+            await self._postpone(items, f"{source_name}:unconfigured", report)
+            return
+        ids = list(dict.fromkeys(item.source_id for item in items if item.source_id))
+        try:
+            quotes = await source.quotes(ids)
+        except SourceError as error:
+            log.warning("%s could not price %d cards: %s", source_name, len(ids), error.reason)
+            await self._postpone(items, f"{source_name}:{error.reason}", report)
+            return
+        now = self._clock.now()
+        async with self._uow() as uow:
+            for item in items:
+                matching = _for_finish(quotes.get(item.source_id or "", []), item.finish)
+                prices = [_observed(item, quote, now) for quote in matching]
+                await self._record(uow, item, prices, now, self._config.card_refresh, report)
+            await uow.commit()
+
+    async def _refresh_pages(self, items: list[MarketItem], report: RefreshReport) -> None:
+        """A held page's price is what its checks read: each new reading becomes an
+        observation of the item (the listing's market)."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            products = await uow.products.get_many([i.product_id for i in items if i.product_id])
+            for item in items:
+                product = products.get(item.product_id or 0)
+                prices: list[MarketPrice] = []
+                fresh = product is not None and product.last_success_at is not None
+                if fresh and product is not None and product.money is not None:
+                    read_at = product.last_success_at or now
+                    if item.refreshed_at is None or read_at > item.refreshed_at:
+                        host = _host(product.url)
+                        prices.append(
+                            MarketPrice(item.id or 0, "page", host, "ask", product.money, read_at)
+                        )
+                        await self._listing(uow, item, host, product.url, product.money, read_at)
+                await self._record(uow, item, prices, now, self._config.page_refresh, report)
+            await uow.commit()
+
+    async def _listing(
+        self, uow: UnitOfWork, item: MarketItem, host: str, url: str, ask: Money, at: datetime
+    ) -> None:
+        """A held page on a marketplace is that marketplace's market for the item: its price
+        is the lowest ask there (for /sell and repricing alerts)."""
+        platform = MARKETPLACE_HOSTS.get(host)
+        if platform is None:
+            return
+        fee = self._fees.get(platform, Decimal(0))
+        data = MarketplaceData(platform, url, ask, None, None, None, None, fee, at)
+        await uow.marketplaces.put(item.id or 0, data)
+
+    async def _record(
+        self,
+        uow: UnitOfWork,
+        item: MarketItem,
+        prices: Sequence[MarketPrice],
+        now: datetime,
+        every: timedelta,
+        report: RefreshReport,
+    ) -> None:
+        report.items += 1
+        for price in prices:
+            await uow.market_prices.add(price)
+        report.prices += len(prices)
+        refreshed = replace(
+            item,
+            next_refresh_at=now + every,
+            refreshed_at=max((p.observed_at for p in prices), default=item.refreshed_at),
+            # The first market a source names is the item's price; without a new one the
+            # last is kept (carried, and shown as stale once old), never dropped.
+            price=prices[0] if prices else item.price,
+        )
+        await uow.items.update(refreshed)
+        if prices:
+            report.alerts += await self._alerts.evaluate(uow, refreshed, now)
+
+    async def _postpone(self, items: list[MarketItem], reason: str, report: RefreshReport) -> None:
+        report.failures[reason] = report.failures.get(reason, 0) + len(items)
+        later = self._clock.now() + self._config.retry_after_failure
+        async with self._uow() as uow:
+            for item in items:
+                await uow.items.update(replace(item, next_refresh_at=later))
+            await uow.commit()
+
+
+def _for_finish(quotes: list[MarketQuote], finish: str | None) -> list[MarketQuote]:
+    """The market-price quotes of the item's finish (a quote for "any" finish counts)."""
+    wanted = finish or "normal"
+    return [
+        quote for quote in quotes if quote.kind in MARKET_KINDS and quote.finish in (wanted, "any")
+    ]
+
+
+def _observed(item: MarketItem, quote: MarketQuote, now: datetime) -> MarketPrice:
+    return MarketPrice(item.id or 0, quote.source, quote.market, quote.kind, quote.price, now)
+
+
+def _host(url: str) -> str:
+    host = url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
+    return host.removeprefix("www.")[:32] or "page"

@@ -1,0 +1,55 @@
+"""Fake market sources and exchange rates: printings, quotes and rates the test sets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+
+from core.market import (
+    CardPrinting,
+    ExchangeRates,
+    MarketQuote,
+    MarketSource,
+    RateTable,
+    SourceError,
+)
+
+
+class FakeCardSource(MarketSource):
+    """Answers searches by lower-cased name and quotes by source id; `failing` makes every
+    call raise it. Counts the quote requests (one per call, like a batch endpoint)."""
+
+    def __init__(self, name: str, game: str = "mtg") -> None:
+        self.name = name
+        self.game = game
+        self.printings: dict[str, list[CardPrinting]] = {}
+        self.prices: dict[str, list[MarketQuote]] = {}
+        self.failing: SourceError | None = None
+        self.quote_calls: list[list[str]] = []
+
+    def add(self, printing: CardPrinting, *quotes: MarketQuote) -> None:
+        self.printings.setdefault(printing.name.lower(), []).append(printing)
+        self.prices[printing.source_id] = list(quotes)
+
+    async def search(self, query: str, limit: int = 10) -> list[CardPrinting]:
+        if self.failing is not None:
+            raise self.failing
+        return self.printings.get(query.strip().lower(), [])[:limit]
+
+    async def quotes(self, source_ids: Sequence[str]) -> dict[str, list[MarketQuote]]:
+        self.quote_calls.append(list(source_ids))
+        if self.failing is not None:
+            raise self.failing
+        return {sid: self.prices[sid] for sid in source_ids if sid in self.prices}
+
+
+class FakeRates(ExchangeRates):
+    def __init__(self, rates: dict[str, str], day: date = date(2026, 1, 5)) -> None:
+        self.table = RateTable("EUR", day, {k: Decimal(v) for k, v in rates.items()}, "ECB")
+        self.failing: SourceError | None = None
+
+    async def latest(self) -> RateTable:
+        if self.failing is not None:
+            raise self.failing
+        return self.table

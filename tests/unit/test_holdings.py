@@ -1,0 +1,295 @@
+"""Holdings against fakes: add by name and pick a printing, the portfolio, removing, alerts
+on market moves and on an ask above the market, /card and /sell; bad values save nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from core.alerts import AlertPolicy
+from core.chat.call import ChatConfig, Market, Services
+from core.chat.catalog import build_registry
+from core.chat.dispatcher import Dispatcher
+from core.holding_alerts import HoldingAlerts
+from core.market import CardPrinting, MarketplaceData, MarketQuote, SourceError
+from core.model import Availability, ChatAddress, ChatContext, ChatKind, Observation, UserRef
+from core.money import Money
+from core.reading import PageReader
+from core.refreshing import MarketRefresher
+from tests.fakes.clock import FakeClock
+from tests.fakes.market import FakeCardSource, FakeRates
+from tests.fakes.memory import MemoryUnitOfWorkFactory
+from tests.fakes.web import FakeExtractor, FakeFetcher
+
+ANN = ChatContext(UserRef("telegram", "1", "ann"), ChatAddress("telegram", "1"))
+BOB = ChatContext(UserRef("telegram", "2", "bob"), ChatAddress("telegram", "2"))
+LOTUS_ALPHA = CardPrinting(
+    "scryfall",
+    "lea-232",
+    "mtg",
+    "Black Lotus",
+    "Limited Edition Alpha",
+    "lea",
+    "232",
+    finishes=("nonfoil",),
+    url="https://scryfall.com/card/lea/232",
+)
+LOTUS_BETA = CardPrinting(
+    "scryfall",
+    "leb-233",
+    "mtg",
+    "Black Lotus",
+    "Limited Edition Beta",
+    "leb",
+    "233",
+    finishes=("nonfoil",),
+)
+PIKACHU = CardPrinting("tcgdex", "base1-58", "pokemon", "Pikachu", "Base Set", "base1", "58")
+SNEAKER = "https://stockx.com/air-jordan-1-chicago"
+
+
+def quote(
+    source_id: str,
+    amount: str,
+    currency: str = "USD",
+    market: str = "tcgplayer",
+    finish: str = "normal",
+    source: str = "scryfall",
+    kind: str = "market",
+) -> MarketQuote:
+    return MarketQuote(
+        source, market, source_id, finish, kind, Money(Decimal(amount), currency), NOW
+    )
+
+
+NOW = FakeClock().now()
+
+
+@pytest.fixture
+def world():
+    clock = FakeClock()
+    uow = MemoryUnitOfWorkFactory()
+    scryfall, tcgdex = FakeCardSource("scryfall"), FakeCardSource("tcgdex", "pokemon")
+    scryfall.add(
+        LOTUS_ALPHA,
+        quote("lea-232", "12000.00"),
+        quote("lea-232", "11000.00", "EUR", "cardmarket", kind="trend"),
+    )
+    scryfall.add(LOTUS_BETA, quote("leb-233", "9000.00"))
+    tcgdex.add(
+        PIKACHU, quote("base1-58", "20.00", "EUR", "cardmarket", source="tcgdex", kind="trend")
+    )
+    sources = {"scryfall": scryfall, "tcgdex": tcgdex}
+    policy = AlertPolicy(cooldown=timedelta(0))
+    refresher = MarketRefresher(
+        uow, sources, clock, HoldingAlerts(policy), fees={"stockx": Decimal("0.12")}
+    )
+    fetcher, extractor = FakeFetcher(), FakeExtractor()
+    fetcher.pages[SNEAKER] = b"<html></html>"
+    extractor.observations[SNEAKER] = Observation(
+        Decimal("300"), "USD", Availability.IN_STOCK, title="Air Jordan 1 Chicago", method="fake"
+    )
+    market = Market(sources, refresher, FakeRates({"USD": "1.25"}), currency="EUR")
+    services = Services(
+        uow=uow,
+        reader=PageReader(fetcher, extractor, clock),
+        clock=clock,
+        config=ChatConfig(alert_policy=policy),
+        registry=build_registry(),
+        market=market,
+    )
+    dispatcher = Dispatcher(services.registry, services)
+    return dispatcher, uow, clock, scryfall, refresher
+
+
+async def holdings_of(uow, address=ANN.address):
+    async with uow() as unit:
+        return await unit.holdings.list_in_chat(address)
+
+
+async def test_a_name_with_several_printings_offers_a_button_each_then_adds_the_pick(world):
+    dispatcher, uow, _, scryfall, _ = world
+    offer = await dispatcher.handle_text(ANN, "/holdings add Black Lotus 2 @10000")
+    assert "Which 'Black Lotus' do you hold?" in offer.text
+    assert "Limited Edition Alpha" in offer.text and "Limited Edition Beta" in offer.text
+    assert [b.action.split()[:2] for b in offer.buttons] == [["holdings", "pick"]] * 2
+    assert await holdings_of(uow) == []  # nothing saved before the pick
+    stolen = await dispatcher.handle_action(BOB, offer.buttons[0].action)
+    assert stolen.is_error
+
+    added = await dispatcher.handle_action(ANN, offer.buttons[0].action)
+    assert "Added #1: 2 × Black Lotus" in added.text and "$12,000.00" in added.text
+    [held] = await holdings_of(uow)
+    assert held.quantity == 2 and held.unit_cost == Money(Decimal("10000"), "USD")
+    assert scryfall.quote_calls == [["lea-232"]]  # priced at once, one request
+    assert (await dispatcher.handle_action(ANN, offer.buttons[0].action)).is_error  # used once
+
+
+async def test_one_printing_is_added_at_once_with_its_finish_and_condition(world):
+    dispatcher, uow, *_ = world
+    added = await dispatcher.handle_text(ANN, "/holdings add Pikachu 3 @€15 nm")
+    assert "Added #1: 3 × Pikachu" in added.text and "€20.00" in added.text
+    [held] = await holdings_of(uow)
+    assert (held.quantity, held.condition) == (3, "NM")
+    assert held.unit_cost == Money(Decimal("15"), "EUR")
+
+
+async def test_the_portfolio_values_each_line_and_totals_with_the_rate_date(world):
+    dispatcher, _, clock, *_ = world
+    offer = await dispatcher.handle_text(ANN, "/holdings add Black Lotus 2 @10000")
+    await dispatcher.handle_action(ANN, offer.buttons[0].action)
+    await dispatcher.handle_text(ANN, "/holdings add Pikachu 3 @€15")
+    clock.advance(hours=3)
+    listing = (await dispatcher.handle_text(ANN, "/holdings")).text
+    assert "#1 2 × Black Lotus (Limited Edition Alpha #232)" in listing
+    assert "$12,000.00 each (scryfall/tcgplayer, 3 h ago) = $24,000.00" in listing
+    assert "cost $20,000.00; +$4,000.00 (+20.0%)" in listing
+    assert (
+        "€20.00 each (tcgdex/cardmarket, 3 h ago) = €60.00; cost €45.00; +€15.00 (+33.3%)"
+        in listing
+    )
+    assert "In USD: value $24,000.00, cost $20,000.00" in listing
+    # 24,000 USD / 1.25 = 19,200 EUR, plus 60 EUR.
+    assert (
+        "Total in EUR: €19,260.00, cost €16,045.00, +€3,215.00 (at ECB rates of 2026-01-05)"
+        in listing
+    )
+    in_usd = (await dispatcher.handle_text(ANN, "/holdings usd")).text
+    assert "Total in USD: $24,075.00" in in_usd
+
+
+async def test_a_failing_source_keeps_the_last_price_and_marks_it_stale(world):
+    dispatcher, uow, clock, scryfall, refresher = world
+    offer = await dispatcher.handle_text(ANN, "/holdings add Black Lotus")
+    await dispatcher.handle_action(ANN, offer.buttons[0].action)
+    scryfall.failing = SourceError("scryfall", "timeout")
+    clock.advance(days=3)
+    report = await refresher.run_once()
+    assert report.failures == {"scryfall:timeout": 1}
+    listing = (await dispatcher.handle_text(ANN, "/holdings")).text
+    assert "$12,000.00 each (scryfall/tcgplayer, 3 days ago) ⚠ stale" in listing
+    assert "= $12,000.00" in listing  # carried, never a false drop to nothing
+    async with uow() as unit:
+        [item] = (await unit.items.get_many([1])).values()
+    assert item.next_refresh_at == clock.now() + timedelta(hours=1)
+
+
+async def test_bad_values_get_a_clear_reply_and_nothing_is_saved(world):
+    dispatcher, uow, *_ = world
+    for text, says in [
+        ("/holdings add Black Lotus 0", "not a quantity"),
+        ("/holdings add Black Lotus 2 @-5", "negative price"),
+        ("/holdings add Black Lotus 2 @abc", "not a price"),
+        ("/holdings add Unknown Card", "found no card named 'Unknown Card'"),
+        ("/holdings add", "is missing"),
+        ("/holdings remove 9", "no holding #9 in this chat"),
+        ("/holdings alert 150%", "from 1% to 99%"),
+    ]:
+        reply = await dispatcher.handle_text(ANN, text)
+        assert reply.is_error and says in reply.text, (text, reply.text)
+    assert await holdings_of(uow) == []
+
+
+async def test_holdings_belong_to_their_chat(world):
+    dispatcher, uow, *_ = world
+    await dispatcher.handle_text(ANN, "/holdings add Pikachu")
+    assert "No holdings in this chat yet" in (await dispatcher.handle_text(BOB, "/holdings")).text
+    assert (await dispatcher.handle_text(BOB, "/holdings remove 1")).is_error
+    assert (await dispatcher.handle_text(BOB, "/sell 1")).is_error
+    assert len(await holdings_of(uow)) == 1
+    assert "Removed holding #1" in (await dispatcher.handle_text(ANN, "/holdings remove 1")).text
+    assert await holdings_of(uow) == []
+
+
+async def test_a_market_move_alerts_once_then_rearms(world):
+    dispatcher, uow, clock, scryfall, refresher = world
+    await dispatcher.handle_text(ANN, "/holdings add Pikachu 2")
+    assert "moves 15% or more" in (await dispatcher.handle_text(ANN, "/holdings alert 15%")).text
+    tcgdex = world[0]._services.market.sources["tcgdex"]
+    for amount in ("20.00", "21.00", "19.00", "20.00"):  # a steady market: no alert
+        tcgdex.prices["base1-58"] = [
+            quote("base1-58", amount, "EUR", "cardmarket", source="tcgdex", kind="trend")
+        ]
+        clock.advance(days=1)
+        assert (await refresher.run_once()).alerts == 0
+    tcgdex.prices["base1-58"] = [
+        quote("base1-58", "30.00", "EUR", "cardmarket", source="tcgdex", kind="trend")
+    ]
+    clock.advance(days=1)
+    assert (await refresher.run_once()).alerts == 1
+    [alert] = [m for m in uow.store.outbox.values()]
+    text = " ".join(alert.payload["blocks"])
+    assert "Market move: Pikachu" in text and "€30.00 vs 30-day average €21.67 (+38.4%)" in text
+    assert alert.address == ANN.address
+    clock.advance(days=1)
+    assert (await refresher.run_once()).alerts == 0  # still up: one alert per move
+    tcgdex.prices["base1-58"] = [
+        quote("base1-58", "22.00", "EUR", "cardmarket", source="tcgdex", kind="trend")
+    ]
+    clock.advance(days=1)
+    await refresher.run_once()  # back near the average: re-armed
+    [held] = await holdings_of(uow)
+    assert held.alert_armed
+
+
+async def test_a_held_marketplace_page_feeds_sell_and_an_ask_above_it_alerts(world):
+    dispatcher, uow, clock, _, refresher = world
+    added = await dispatcher.handle_text(ANN, f"/holdings add {SNEAKER} @250")
+    assert "Added #1: 1 × Air Jordan 1 Chicago" in added.text and "$300.00" in added.text
+    ranking = await dispatcher.handle_text(ANN, "/sell 1")
+    assert "1. stockx: lowest ask $300.00, fee 12.0% -> you net $264.00 each" in ranking.text
+    assert (await dispatcher.handle_text(ANN, "/holdings ask 1 stockx 350")).text.startswith(
+        "Noted: #1 is listed on stockx at $350.00"
+    )
+    async with uow() as unit:
+        [item] = (await unit.items.get_many([1])).values()
+        clock.advance(hours=2)
+        await unit.marketplaces.put(
+            1,
+            MarketplaceData(
+                "stockx",
+                SNEAKER,
+                Money(Decimal("310"), "USD"),
+                None,
+                None,
+                None,
+                None,
+                Decimal("0.12"),
+                clock.now(),
+            ),
+        )
+        await unit.commit()
+    async with uow() as unit:
+        alerts = await HoldingAlerts().evaluate(unit, item, clock.now())
+        await unit.commit()
+    assert alerts == 1
+    [alert] = uow.store.outbox.values()
+    assert "Reprice your ask" in alert.payload["blocks"][0]
+    assert "the lowest ask there is now $310.00 (12.9% below yours)" in alert.payload["blocks"][1]
+
+
+async def test_card_shows_every_source_side_by_side(world):
+    dispatcher, *_ = world
+    world[0]._services.market.sources["tcgdex"].add(
+        CardPrinting("tcgdex", "x-1", "pokemon", "Black Lotus", "Fan Set"),
+        quote("x-1", "1.00", "EUR", "cardmarket", source="tcgdex", kind="trend"),
+    )
+    reply = await dispatcher.handle_text(ANN, "/card Black Lotus")
+    assert reply.text.startswith("Prices for 'Black Lotus':")
+    assert (
+        "scryfall:\nBlack Lotus · Limited Edition Alpha (LEA) #232: tcgplayer normal $12,000.00; cardmarket normal €11,000.00"
+        in reply.text
+    )
+    assert "tcgdex:\nBlack Lotus · Fan Set: cardmarket normal €1.00" in reply.text
+
+
+async def test_holdings_and_card_answer_when_a_source_fails(world):
+    dispatcher, _, _, scryfall, _ = world
+    scryfall.failing = SourceError("scryfall", "unavailable")
+    reply = await dispatcher.handle_text(ANN, "/card Black Lotus")
+    assert reply.is_error and "scryfall did not answer" in reply.text
+    assert (
+        "Added #1: 1 × Pikachu" in (await dispatcher.handle_text(ANN, "/holdings add Pikachu")).text
+    )
