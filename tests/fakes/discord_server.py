@@ -136,6 +136,7 @@ _CALLBACKS_FOR = {
 # Channel types.
 GUILD_TEXT, DM, GUILD_VOICE, GUILD_CATEGORY, GUILD_ANNOUNCEMENT = 0, 1, 2, 4, 5
 _TEXT_CHANNEL_TYPES = {0, 1, 2, 5, 10, 11, 12}
+_THREAD_TYPES = {10, 11, 12}
 
 
 class Intent(enum.IntFlag):
@@ -1074,6 +1075,19 @@ class _Channel:
             data.update(topic=self.topic, last_message_id=last, rate_limit_per_user=0)
         if self.type == GUILD_VOICE:
             data.update(bitrate=64000, user_limit=0, rtc_region=None)
+        if self.type in _THREAD_TYPES:
+            # What Discord sends for every thread; discord.py's Thread requires these fields.
+            data.update(
+                owner_id=str(DEFAULT_OWNER_ID),
+                message_count=0,
+                member_count=0,
+                thread_metadata={
+                    "archived": False,
+                    "auto_archive_duration": 1440,
+                    "archive_timestamp": _now_iso(),
+                    "locked": False,
+                },
+            )
         return data
 
 
