@@ -37,8 +37,8 @@ from adapters.web.policy import FetchPolicy  # noqa: E402
 from bot.__main__ import GC_THRESHOLDS  # noqa: E402
 from bot.runtime import Runtime  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
-from core.reading import page_digest  # noqa: E402
 from core.errors import ExtractionError  # noqa: E402
+from core.reading import page_digest  # noqa: E402
 
 
 def cpu_ms(seconds: float, count: int) -> float:

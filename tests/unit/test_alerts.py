@@ -24,6 +24,8 @@ TARGET_25 = Rule(RuleKind.TARGET, target=Money(Decimal("25"), "EUR"))
 DROP_10 = Rule(RuleKind.DROP_PERCENT, percent=Decimal("10"))
 STOCK = Rule(RuleKind.RESTOCK)
 DEVIATION_20 = Rule(RuleKind.DEVIATION, percent=Decimal("20"))
+BELOW_15 = Rule(RuleKind.BELOW_AVERAGE, percent=Decimal("15"))
+ABOVE_15 = Rule(RuleKind.ABOVE_AVERAGE, percent=Decimal("15"))
 
 
 def point(
@@ -217,6 +219,21 @@ CASES = [
         Case(DEVIATION_20, point("100"), point("80.01"), avg="100"), id="deviation-19.99-percent"
     ),
     pytest.param(Case(DEVIATION_20, point("100"), point("50")), id="deviation-no-average"),
+    # One way only: avg -15% hears about prices below the average, avg +15% above.
+    pytest.param(
+        Case(BELOW_15, point("100"), point("85"), avg="100", expected=EventKind.DEVIATION),
+        id="below-average-15-percent",
+    ),
+    pytest.param(
+        Case(BELOW_15, point("100"), point("130"), avg="100"), id="below-rule-ignores-above"
+    ),
+    pytest.param(
+        Case(ABOVE_15, point("100"), point("115"), avg="100", expected=EventKind.DEVIATION),
+        id="above-average-15-percent",
+    ),
+    pytest.param(
+        Case(ABOVE_15, point("100"), point("60"), avg="100"), id="above-rule-ignores-below"
+    ),
     pytest.param(
         Case(DEVIATION_20, point("80"), point("70"), {"target_armed": False}, avg="100"),
         id="deviation-disarmed-no-refire",

@@ -491,3 +491,15 @@ async def test_a_server_has_its_own_watch_limit_across_its_channels(world):
     assert not (await dispatcher.handle_text(other, f"/track {KETTLE}")).is_error
     async with uow() as unit:
         assert await unit.watches.count_in_community("discord", "g1") == 2
+
+
+async def test_track_against_the_30_day_average_in_either_direction(world):
+    dispatcher, uow, *_ = world
+    reply = await dispatcher.handle_text(ALICE, f"/track {KETTLE} avg -15%")
+    assert "15% or more below its 30-day average" in reply.text
+    [watch] = await watches_in(uow, ALICE.address)
+    assert (watch.rule.kind, watch.rule.percent) == (RuleKind.BELOW_AVERAGE, Decimal("15"))
+    changed = await dispatcher.handle_text(ALICE, f"/track {KETTLE} avg ±20%")
+    assert "Now: alert when the price is 20% or more away from its 30-day average" in changed.text
+    refused = await dispatcher.handle_text(ALICE, f"/track {KETTLE} avg 150%")
+    assert refused.is_error and "avg -15%" in refused.text

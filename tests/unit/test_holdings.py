@@ -14,7 +14,7 @@ from core.chat.catalog import build_registry
 from core.chat.dispatcher import Dispatcher
 from core.holding_alerts import HoldingAlerts
 from core.market import CardPrinting, MarketplaceData, MarketQuote, SourceError
-from core.model import Availability, ChatAddress, ChatContext, ChatKind, Observation, UserRef
+from core.model import Availability, ChatAddress, ChatContext, Observation, UserRef
 from core.money import Money
 from core.reading import PageReader
 from core.refreshing import MarketRefresher
@@ -204,7 +204,7 @@ async def test_holdings_belong_to_their_chat(world):
 
 
 async def test_a_market_move_alerts_once_then_rearms(world):
-    dispatcher, uow, clock, scryfall, refresher = world
+    dispatcher, uow, clock, _scryfall, refresher = world
     await dispatcher.handle_text(ANN, "/holdings add Pikachu 2")
     assert "moves 15% or more" in (await dispatcher.handle_text(ANN, "/holdings alert 15%")).text
     tcgdex = world[0]._services.market.sources["tcgdex"]
@@ -235,7 +235,7 @@ async def test_a_market_move_alerts_once_then_rearms(world):
 
 
 async def test_a_held_marketplace_page_feeds_sell_and_an_ask_above_it_alerts(world):
-    dispatcher, uow, clock, _, refresher = world
+    dispatcher, uow, clock, _, _refresher = world
     added = await dispatcher.handle_text(ANN, f"/holdings add {SNEAKER} @250")
     assert "Added #1: 1 × Air Jordan 1 Chicago" in added.text and "$300.00" in added.text
     ranking = await dispatcher.handle_text(ANN, "/sell 1")
@@ -279,8 +279,8 @@ async def test_card_shows_every_source_side_by_side(world):
     reply = await dispatcher.handle_text(ANN, "/card Black Lotus")
     assert reply.text.startswith("Prices for 'Black Lotus':")
     assert (
-        "scryfall:\nBlack Lotus · Limited Edition Alpha (LEA) #232: tcgplayer normal $12,000.00; cardmarket normal €11,000.00"
-        in reply.text
+        "scryfall:\nBlack Lotus · Limited Edition Alpha (LEA) #232: "
+        "tcgplayer normal $12,000.00; cardmarket normal €11,000.00" in reply.text
     )
     assert "tcgdex:\nBlack Lotus · Fan Set: cardmarket normal €1.00" in reply.text
 
