@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import discord
 
+from adapters.chat_text import longest_prefix, split_text, utf16_units
 from core.reply import Button, Reply
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
@@ -53,10 +53,6 @@ class DiscordMessage:
     buttons: tuple[ButtonSpec, ...] = ()
 
 
-def utf16_units(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
 def shown(text: str) -> str:
     """Shop or user text as Discord should show it: literally. Markdown is escaped, and
     mentions (@everyone, <@id>) are broken with a zero-width space so they cannot ping or
@@ -94,7 +90,7 @@ def button_spec(button: Button) -> ButtonSpec:
     if not label:
         raise RenderError("a button needs a label")
     if utf16_units(label) > MAX_LABEL:
-        label = _cut(label, MAX_LABEL - 1) + "…"
+        label = label[: longest_prefix(label, MAX_LABEL - 1)] + "…"
     if (button.url is None) == (button.action is None):
         raise RenderError(f"button {label!r} needs exactly one of url and action")
     if button.action is not None:
@@ -174,54 +170,6 @@ def _fit(text: str, limit: int, plain_limit: int | None = None) -> list[str]:
         else:
             pieces.extend(_fit(piece, limit, max(utf16_units(piece) // 2, 1)))
     return pieces
-
-
-def split_text(text: str, limit: int) -> list[str]:
-    """Cuts plain text into pieces of at most `limit` UTF-16 units, preferring paragraph, then
-    line, then word boundaries; a hard cut never lands before a combining mark."""
-    pieces: list[str] = []
-    remaining = text.strip()
-    while utf16_units(remaining) > limit:
-        cut = _cut_point(remaining, limit)
-        piece, remaining = remaining[:cut].rstrip(), remaining[cut:].lstrip()
-        if piece:
-            pieces.append(piece)
-    if remaining:
-        pieces.append(remaining)
-    return pieces
-
-
-def _cut_point(text: str, limit: int) -> int:
-    longest = len(_cut(text, limit))
-    # A boundary in the first half would leave a needlessly short piece; cut harder instead.
-    floor = max(longest // 2, 1)
-    for separator in ("\n\n", "\n", " "):
-        position = text.rfind(separator, 0, longest)
-        if position >= floor:
-            return position
-    cut = longest
-    while cut > floor and _joins_previous(text[cut]):
-        cut -= 1
-    return max(cut, 1)
-
-
-def _cut(text: str, limit: int) -> str:
-    """The longest prefix of `text` within `limit` UTF-16 units."""
-    units = 0
-    for index, char in enumerate(text):
-        units += 2 if ord(char) > 0xFFFF else 1
-        if units > limit:
-            return text[:index]
-    return text
-
-
-def _joins_previous(char: str) -> bool:
-    return (
-        unicodedata.combining(char) != 0
-        or char in "\u200c\u200d"
-        or 0xFE00 <= ord(char) <= 0xFE0F  # variation selectors
-        or 0x1F3FB <= ord(char) <= 0x1F3FF  # skin tone modifiers
-    )
 
 
 def _is_url(url: str, schemes: tuple[str, ...], max_length: int) -> bool:

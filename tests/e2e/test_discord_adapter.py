@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import struct
 import time
-import zlib
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -44,6 +42,7 @@ from tests.fakes.discord_server import (
     SentMessage,
 )
 from tests.fakes.front_door import GROUPS, RecordingFrontDoor
+from tests.fakes.title_shop import tiny_png
 
 GUILD = 910_000_000_000_000_001
 CHANNEL = 910_000_000_000_000_010
@@ -166,20 +165,6 @@ class MemoryState:
     async def put(self, key: str, value: str) -> None:
         self.values[key] = value
         self.writes.append((key, value))
-
-
-def tiny_png() -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        checksum = struct.pack(">I", zlib.crc32(kind + data))
-        return struct.pack(">I", len(data)) + kind + data + checksum
-
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
-        + chunk(b"IEND", b"")
-    )
 
 
 @pytest.fixture

@@ -5,21 +5,18 @@ clock; and `pricebot run` itself as a process."""
 from __future__ import annotations
 
 import asyncio
-import html
-import json
 import logging
 import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from sqlalchemy import text
 
 from adapters.discord import platform as discord_platform
@@ -34,6 +31,7 @@ from tests.fakes.discord_server import (
     PushedInteraction,
     SentMessage,
 )
+from tests.fakes.title_shop import title_shop
 
 GUILD = 920_000_000_000_000_001
 CHANNEL = 920_000_000_000_000_010
@@ -294,35 +292,9 @@ async def test_a_server_has_a_watch_limit_of_its_own(
 HOSTILE_TITLE = f"@everyone @here <@{BOB}> **Deal** Kettle"
 
 
-@asynccontextmanager
-async def hostile_shop(price: dict[str, Decimal]) -> AsyncIterator[str]:
-    """A shop whose product title pings everyone; serves `price["now"]`. Yields its URL."""
-
-    async def page(request: web.Request) -> web.Response:
-        data = {
-            "@context": "https://schema.org",
-            "@type": "Product",
-            "name": HOSTILE_TITLE,
-            "offers": {"@type": "Offer", "price": str(price["now"]), "priceCurrency": "EUR"},
-        }
-        body = (
-            f'<!doctype html><html><head><meta charset="utf-8">'
-            f"<title>{html.escape(HOSTILE_TITLE)}</title>"
-            f'<script type="application/ld+json">{json.dumps(data)}</script></head>'
-            f"<body><h1>{html.escape(HOSTILE_TITLE)}</h1></body></html>"
-        )
-        return web.Response(text=body, content_type="text/html")
-
-    app = web.Application()
-    app.router.add_get("/p/deal", page)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/p/deal"
-    finally:
-        await runner.cleanup()
+def hostile_shop(price: dict[str, Decimal]) -> AbstractAsyncContextManager[str]:
+    """A shop whose product is titled HOSTILE_TITLE; serves `price["now"]`."""
+    return title_shop(HOSTILE_TITLE, price)
 
 
 async def test_everyone_in_a_product_title_pings_nobody(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import struct
-import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -40,25 +38,12 @@ from core.model import ChatAddress, ChatContext, ChatKind, UserRef
 from core.reply import Button, Reply
 from tests.fakes.front_door import GROUP_COMMANDS, PRIVATE_COMMANDS, RecordingFrontDoor
 from tests.fakes.telegram_server import FakeTelegram, SentMessage, parse_html
+from tests.fakes.title_shop import tiny_png
 
 ALICE = 111
 BOB = 222
 GROUP = -100200
 FORUM = -100300
-
-
-def tiny_png() -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        checksum = struct.pack(">I", zlib.crc32(kind + data))
-        return struct.pack(">I", len(data)) + kind + data + checksum
-
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
-        + chunk(b"IEND", b"")
-    )
 
 
 @pytest.fixture

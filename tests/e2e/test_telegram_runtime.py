@@ -3,13 +3,11 @@ shop, SQLite, check and delivery driven by hand on a fake clock."""
 
 from __future__ import annotations
 
-import html
-import json
 import logging
 import socket
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
 from sqlalchemy import text
 
 from bot.demo_shop import DemoShop, ShopItem
@@ -25,6 +22,7 @@ from bot.runtime import Runtime, webhook_secret
 from bot.settings import load_settings
 from tests.fakes.clock import FakeClock
 from tests.fakes.telegram_server import FakeTelegram, SentMessage
+from tests.fakes.title_shop import title_shop
 
 TOKEN = "123456:TEST-TOKEN"
 BOT_NAME = "PricebotTestBot"
@@ -287,42 +285,9 @@ HOSTILE_TITLE = "<b>Deal</b> & <script>alert(1)</script>"
 ESCAPED_TITLE = "&lt;b&gt;Deal&lt;/b&gt; &amp; &lt;script&gt;alert(1)&lt;/script&gt;"
 
 
-@asynccontextmanager
-async def hostile_shop(price: dict[str, Decimal]) -> AsyncIterator[str]:
-    """A shop whose product title is HTML; serves the current `price["now"]`. Yields its URL."""
-
-    async def page(request: web.Request) -> web.Response:
-        data = {
-            "@context": "https://schema.org",
-            "@type": "Product",
-            "name": HOSTILE_TITLE,
-            "offers": {
-                "@type": "Offer",
-                "price": str(price["now"]),
-                "priceCurrency": "EUR",
-                "availability": "https://schema.org/InStock",
-            },
-        }
-        # "<\/" keeps the JSON valid and the <script> element unbroken, as real shops do.
-        json_ld = json.dumps(data).replace("</", "<\\/")
-        body = (
-            f'<!doctype html><html><head><meta charset="utf-8">'
-            f"<title>{html.escape(HOSTILE_TITLE)}</title>"
-            f'<script type="application/ld+json">{json_ld}</script></head>'
-            f"<body><h1>{html.escape(HOSTILE_TITLE)}</h1></body></html>"
-        )
-        return web.Response(text=body, content_type="text/html")
-
-    app = web.Application()
-    app.router.add_get("/p/deal", page)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/p/deal"
-    finally:
-        await runner.cleanup()
+def hostile_shop(price: dict[str, Decimal]) -> AbstractAsyncContextManager[str]:
+    """A shop whose product is titled HOSTILE_TITLE; serves `price["now"]`."""
+    return title_shop(HOSTILE_TITLE, price)
 
 
 async def test_html_in_a_product_title_is_shown_literally(
