@@ -6,18 +6,21 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+from pydantic import SecretStr
+
 from adapters.sources import (
     DEFAULT_SELLER_FEES,
     EcbRates,
     ScryfallSource,
     TcgdexSource,
     YgoprodeckSource,
+    build_stockx_market,
 )
 from bot.settings import Settings
 from core.alerts import AlertPolicy
 from core.chat.call import Market
 from core.holding_alerts import HoldingAlerts
-from core.market import MarketSource
+from core.market import MarketplaceSource, MarketSource
 from core.ports import Clock, UnitOfWorkFactory
 from core.refreshing import MarketRefresher, RefreshConfig
 
@@ -39,21 +42,40 @@ def build_market(
         ),
         "ygoprodeck": YgoprodeckSource(settings.ygoprodeck_api, clock=clock, timeout=timeout),
     }
+    fees = seller_fees(settings)
+    marketplaces: dict[str, MarketplaceSource] = {}
+    stockx = build_stockx_market(
+        _secret(settings.stockx_api_key),
+        _secret(settings.stockx_token),
+        settings.stockx_api,
+        fee=fees.get("stockx"),
+        clock=clock,
+        timeout=timeout,
+    )
+    if stockx is not None:  # only with an API key and a token
+        marketplaces[stockx.platform] = stockx
     refresher = MarketRefresher(
         uow_factory,
         sources,
         clock,
         HoldingAlerts(policy),
         RefreshConfig(page_refresh=timedelta(seconds=settings.check_interval)),
-        fees=seller_fees(settings),
+        fees=fees,
+        marketplaces=marketplaces,
     )
     return Market(
         sources=sources,
         refresher=refresher,
         rates=EcbRates(settings.fx_api, clock=clock, timeout=timeout),
+        marketplaces=marketplaces,
+        fees=fees,
         currency=settings.currency,
         max_holdings_per_chat=settings.max_holdings_per_chat,
     )
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return None if value is None else value.get_secret_value()
 
 
 async def close_market(market: Market) -> None:
@@ -62,3 +84,5 @@ async def close_market(market: Market) -> None:
         await source.aclose()
     if market.rates is not None:
         await market.rates.aclose()
+    for marketplace in market.marketplaces.values():
+        await marketplace.aclose()

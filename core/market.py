@@ -91,10 +91,11 @@ class MarketQuote:
 @dataclass(frozen=True, slots=True)
 class MarketplaceData:
     """A marketplace's market for one item (StockX / GOAT / Alias style), in one currency.
-    `volatility` and `fee` are fractions in 0..1."""
+    `volatility` and `fee` are fractions in 0..1; `currency` is the one its amounts are in
+    (and the one an API is asked for)."""
 
     platform: str
-    item_ref: str  # the marketplace's product (and variant / size) id
+    item_ref: str  # the marketplace's product (and variant / size) id, or the page's URL
     lowest_ask: Money | None
     highest_bid: Money | None
     last_sale: Money | None
@@ -102,6 +103,12 @@ class MarketplaceData:
     volatility: Decimal | None
     fee: Decimal
     as_of: datetime
+    currency: str = ""
+
+    @property
+    def amounts_currency(self) -> str:
+        found = {m.currency for m in (self.lowest_ask, self.highest_bid, self.last_sale) if m}
+        return next(iter(found), self.currency or "USD")
 
     def __post_init__(self) -> None:
         for name in ("volatility", "fee"):
@@ -172,6 +179,9 @@ class MarketplaceSource(abc.ABC):
     @abc.abstractmethod
     async def market(self, item_ref: str, currency: str) -> MarketplaceData | None:
         """The item's market now, or None when the marketplace does not know it."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
 
 
 class ExchangeRates(abc.ABC):

@@ -10,7 +10,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from core.holding_alerts import HoldingAlerts
-from core.market import MarketplaceData, MarketQuote, MarketSource, SourceError
+from core.market import (
+    MarketplaceData,
+    MarketplaceSource,
+    MarketQuote,
+    MarketSource,
+    SourceError,
+)
 from core.money import Money
 from core.portfolio import ItemKind, MarketItem, MarketPrice
 from core.ports import Clock, UnitOfWork, UnitOfWorkFactory
@@ -63,6 +69,7 @@ class MarketRefresher:
         alerts: HoldingAlerts,
         config: RefreshConfig | None = None,
         fees: Mapping[str, Decimal] | None = None,
+        marketplaces: Mapping[str, MarketplaceSource] | None = None,
     ) -> None:
         self._uow = uow_factory
         self._sources = sources
@@ -70,6 +77,7 @@ class MarketRefresher:
         self._alerts = alerts
         self._config = config or RefreshConfig()
         self._fees = dict(fees or {})
+        self._marketplaces = dict(marketplaces or {})
 
     async def run_once(self) -> RefreshReport:
         """Refreshes every held item that is due."""
@@ -87,11 +95,41 @@ class MarketRefresher:
                 cards.setdefault(item.source, []).append(item)
             elif item.kind is ItemKind.PAGE:
                 pages.append(item)
+        # Marketplaces first: the alerts after new prices then compare with their new asks.
+        if self._marketplaces:
+            await self._refresh_marketplaces(due, report)
         for source, items in cards.items():
             await self._refresh_cards(source, items, report)
         if pages:
             await self._refresh_pages(pages, report)
         return report
+
+    async def _refresh_marketplaces(
+        self, items: Sequence[MarketItem], report: RefreshReport
+    ) -> None:
+        """Items followed on a marketplace API (/holdings market): the API's lowest ask and
+        highest bid for them, then the holders' repricing alerts."""
+        async with self._uow() as uow:
+            followed = {i.id or 0: await uow.marketplaces.for_item(i.id or 0) for i in items}
+        for item in items:
+            for known in followed[item.id or 0]:
+                source = self._marketplaces.get(known.platform)
+                if source is None:
+                    continue
+                try:
+                    data = await source.market(known.item_ref, known.amounts_currency)
+                except (SourceError, ValueError) as error:
+                    reason = getattr(error, "reason", "rejected")
+                    key = f"{known.platform}:{reason}"
+                    report.failures[key] = report.failures.get(key, 0) + 1
+                    continue
+                if data is None:
+                    continue
+                now = self._clock.now()
+                async with self._uow() as uow:
+                    await uow.marketplaces.put(item.id or 0, data)
+                    report.alerts += await self._alerts.evaluate(uow, item, now)
+                    await uow.commit()
 
     async def _refresh_cards(
         self, source_name: str, items: list[MarketItem], report: RefreshReport

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 
 from core.alerts import AlertPolicy
 from core.chat.registry import Registry
-from core.market import ExchangeRates, MarketSource
+from core.market import ExchangeRates, MarketplaceSource, MarketSource
 from core.model import ChatContext
 from core.ports import ChartRenderer, Clock, UnitOfWorkFactory
 from core.reading import PageReader
@@ -41,6 +42,9 @@ class Market:
     sources: dict[str, MarketSource]
     refresher: MarketRefresher
     rates: ExchangeRates | None = None
+    # Marketplace APIs the operator configured (a key), by platform: /holdings market.
+    marketplaces: dict[str, MarketplaceSource] = field(default_factory=dict)
+    fees: dict[str, Decimal] = field(default_factory=dict)
     currency: str = "EUR"
     # A price older than this is shown as stale (its source refreshes daily).
     stale_after: timedelta = timedelta(days=2)

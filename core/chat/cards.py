@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
+from decimal import Decimal
 
+from core.chat import params
 from core.chat.call import Call
+from core.chat.common import ensure_owner_or_admin
 from core.chat.holdings import holding_in_chat, holding_param, market_of
 from core.chat.holdings_add import PER_SOURCE
 from core.chat.registry import CommandFamily, Param
 from core.errors import UsageError
-from core.market import CardPrinting, MarketQuote, MarketSource, SourceError
+from core.market import CardPrinting, MarketplaceData, MarketQuote, MarketSource, SourceError
 from core.reply import Button, Reply
 
 commands = CommandFamily("cards")
@@ -88,6 +92,49 @@ async def sell(call: Call, holding: int) -> Reply:
         Button(d.platform, url=d.item_ref) for d in ranked if d.item_ref.startswith("http")
     )
     return Reply.say(f"Selling #{holding} {item.label}:", "\n".join(lines), buttons=buttons[:5])
+
+
+@commands.command(
+    "holdings market",
+    params=(
+        holding_param(),
+        Param("platform", "A marketplace with an API, e.g. stockx", params.platform_name),
+        Param("reference", "The marketplace's id of the item, e.g. productId:variantId"),
+    ),
+)
+async def holdings_market(call: Call, holding: int, platform: str, reference: str) -> Reply:
+    """Follow a holding's market on a marketplace's API: lowest ask and highest bid.
+
+    /holdings market <holding> stockx <productId:variantId> (the ids of the product and the
+    size in StockX's catalogue). /sell then ranks it, and /holdings ask compares your own ask
+    with its lowest ask. A marketplace without an API is followed by adding its page with
+    /holdings add <link>.
+    """
+    market = market_of(call)
+    api = market.marketplaces.get(platform)
+    if api is None:
+        configured = ", ".join(sorted(market.marketplaces)) or "none is configured"
+        raise UsageError(
+            f"I have no {platform} API to ask ({configured}). Add the item's {platform} page "
+            "with /holdings add <link> instead."
+        )
+    async with call.uow() as uow:
+        found = await holding_in_chat(uow, call, holding)
+        await ensure_owner_or_admin(call, found.owner, f"#{holding}")
+        item = (await uow.items.get_many([found.item_id]))[found.item_id]
+        currency = item.price.price.currency if item.price else market.currency
+        fee = market.fees.get(platform, Decimal(0))
+        now = call.services.clock.now()
+        followed = MarketplaceData(platform, reference, None, None, None, None, None, fee, now)
+        await uow.marketplaces.put(item.id or 0, replace(followed, currency=currency))
+        await uow.commit()
+    report = await market.refresher.refresh([item])
+    if report.failures:
+        return Reply.say(
+            f"Following #{holding} on {platform}, but {platform} did not answer just now; I will "
+            "ask again at the next refresh."
+        )
+    return await sell(call, holding)
 
 
 async def _priced(

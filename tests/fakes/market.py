@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from core.market import (
     CardPrinting,
     ExchangeRates,
+    MarketplaceData,
+    MarketplaceSource,
     MarketQuote,
     MarketSource,
     RateTable,
     SourceError,
 )
+from core.money import Money
 
 
 class FakeCardSource(MarketSource):
@@ -53,3 +56,31 @@ class FakeRates(ExchangeRates):
         if self.failing is not None:
             raise self.failing
         return self.table
+
+
+class FakeMarketplace(MarketplaceSource):
+    """A marketplace API: the market of each item reference, as the test sets it."""
+
+    def __init__(self, platform: str = "stockx", fee: str = "0.12") -> None:
+        self.platform = platform
+        self.fee = Decimal(fee)
+        self.markets: dict[str, tuple[str, str | None, str]] = {}  # ref -> (ask, bid, currency)
+        self.asked: list[tuple[str, str]] = []
+
+    async def market(self, item_ref: str, currency: str) -> MarketplaceData | None:
+        self.asked.append((item_ref, currency))
+        if item_ref not in self.markets:
+            return None
+        ask, bid, code = self.markets[item_ref]
+        return MarketplaceData(
+            self.platform,
+            item_ref,
+            Money(Decimal(ask), code),
+            Money(Decimal(bid), code) if bid else None,
+            None,
+            None,
+            None,
+            self.fee,
+            datetime(2026, 1, 5, tzinfo=UTC),
+            currency=code,
+        )

@@ -19,7 +19,7 @@ from core.money import Money
 from core.reading import PageReader
 from core.refreshing import MarketRefresher
 from tests.fakes.clock import FakeClock
-from tests.fakes.market import FakeCardSource, FakeRates
+from tests.fakes.market import FakeCardSource, FakeMarketplace, FakeRates
 from tests.fakes.memory import MemoryUnitOfWorkFactory
 from tests.fakes.web import FakeExtractor, FakeFetcher
 
@@ -91,7 +91,23 @@ def world():
     extractor.observations[SNEAKER] = Observation(
         Decimal("300"), "USD", Availability.IN_STOCK, title="Air Jordan 1 Chicago", method="fake"
     )
-    market = Market(sources, refresher, FakeRates({"USD": "1.25"}), currency="EUR")
+    stockx = FakeMarketplace()
+    refresher = MarketRefresher(
+        uow,
+        sources,
+        clock,
+        HoldingAlerts(policy),
+        fees={"stockx": Decimal("0.12")},
+        marketplaces={"stockx": stockx},
+    )
+    market = Market(
+        sources,
+        refresher,
+        FakeRates({"USD": "1.25"}),
+        marketplaces={"stockx": stockx},
+        fees={"stockx": Decimal("0.12")},
+        currency="EUR",
+    )
     services = Services(
         uow=uow,
         reader=PageReader(fetcher, extractor, clock),
@@ -292,4 +308,30 @@ async def test_holdings_and_card_answer_when_a_source_fails(world):
     assert reply.is_error and "scryfall did not answer" in reply.text
     assert (
         "Added #1: 1 × Pikachu" in (await dispatcher.handle_text(ANN, "/holdings add Pikachu")).text
+    )
+
+
+async def test_a_holding_followed_on_a_marketplace_api_is_ranked_and_repriced(world):
+    dispatcher, uow, clock, _, refresher = world
+    stockx = dispatcher._services.market.marketplaces["stockx"]
+    stockx.markets["p-1:v-10"] = ("21.00", "18.00", "EUR")
+    await dispatcher.handle_text(ANN, "/holdings add Pikachu")
+    refused = await dispatcher.handle_text(ANN, "/holdings market 1 goat abc")
+    assert (
+        refused.is_error
+        and "no goat API" in refused.text
+        and "/holdings add <link>" in refused.text
+    )
+    ranking = await dispatcher.handle_text(ANN, "/holdings market 1 stockx p-1:v-10")
+    assert "1. stockx: lowest ask €21.00, fee 12.0% -> you net €18.48 each" in ranking.text
+    assert stockx.asked == [("p-1:v-10", "EUR")]  # in the item's own currency
+    await dispatcher.handle_text(ANN, "/holdings ask 1 stockx 25")
+    stockx.markets["p-1:v-10"] = ("22.00", None, "EUR")
+    clock.advance(days=1)
+    report = await refresher.run_once()
+    assert report.alerts == 1
+    [alert] = uow.store.outbox.values()
+    assert (
+        "Your ask on stockx: €25.00; the lowest ask there is now €22.00"
+        in alert.payload["blocks"][1]
     )
