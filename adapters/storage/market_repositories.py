@@ -364,7 +364,7 @@ class SqlMarketplaceRepository(SqlRepository, MarketplaceRepository):
             "item_id": item_id,
             "platform": data.platform,
             "item_ref": data.item_ref,
-            "currency": next(iter(currencies), "USD"),
+            "currency": data.amounts_currency,
             "lowest_ask": _amount(data.lowest_ask),
             "highest_bid": _amount(data.highest_bid),
             "last_sale": _amount(data.last_sale),
@@ -388,6 +388,7 @@ class SqlMarketplaceRepository(SqlRepository, MarketplaceRepository):
                 volatility=row.volatility,
                 fee=row.fee,
                 as_of=row.as_of,
+                currency=row.currency,
             )
             for row in rows
         ]
