@@ -17,6 +17,7 @@ from core.market import (
     MarketSource,
     SourceError,
 )
+from core.model import ChatAddress
 from core.money import Money
 from core.portfolio import ItemKind, MarketItem, MarketPrice
 from core.ports import Clock, UnitOfWork, UnitOfWorkFactory
@@ -102,7 +103,35 @@ class MarketRefresher:
             await self._refresh_cards(source, items, report)
         if pages:
             await self._refresh_pages(pages, report)
+        if due:
+            await self._snapshot([item.id or 0 for item in due])
         return report
+
+    async def _snapshot(self, item_ids: list[int]) -> None:
+        """Today's value of every portfolio holding these items, from the items' current
+        prices: a price a source failed to renew is carried, so the chart never dips."""
+        now = self._clock.now()
+        day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        async with self._uow() as uow:
+            held = await uow.holdings.for_items(item_ids)
+            chats = {
+                ChatAddress(h.address.platform, h.address.chat_id)
+                for found in held.values()
+                for h in found
+            }
+            for address in chats:
+                holdings = await uow.holdings.list_in_chat(address)
+                items = await uow.items.get_many(list({h.item_id for h in holdings}))
+                values: dict[str, Decimal] = {}
+                for holding in holdings:
+                    price = items[holding.item_id].price
+                    if price is not None:
+                        code = price.price.currency
+                        values[code] = values.get(code, Decimal(0)) + (
+                            price.price.amount * holding.quantity
+                        )
+                await uow.holdings.put_snapshot(address, day, values)
+            await uow.commit()
 
     async def _refresh_marketplaces(
         self, items: Sequence[MarketItem], report: RefreshReport

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 
 from core.market import MarketplaceData
 from core.model import (
@@ -242,6 +243,18 @@ class HoldingRepository(abc.ABC):
     @abc.abstractmethod
     async def for_items(self, item_ids: Sequence[int]) -> dict[int, list[Holding]]:
         """Active holdings of each item (every id present)."""
+
+    @abc.abstractmethod
+    async def put_snapshot(
+        self, address: ChatAddress, day: datetime, values: dict[str, Decimal]
+    ) -> None:
+        """The chat's portfolio value per currency on `day` (midnight UTC), replacing it."""
+
+    @abc.abstractmethod
+    async def snapshots(
+        self, address: ChatAddress, since: datetime
+    ) -> list[tuple[datetime, str, Decimal]]:
+        """(day, currency, value) of the chat's snapshots since `since`, oldest first."""
 
 
 class MarketplaceRepository(abc.ABC):

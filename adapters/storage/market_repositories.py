@@ -13,7 +13,13 @@ from sqlalchemy import Row, Table, and_, bindparam, exists, func, insert, or_, s
 
 from adapters.storage.keys import item_key
 from adapters.storage.repositories import PerDialect, SqlRepository
-from adapters.storage.tables import holdings, market_items, market_prices, marketplace_data
+from adapters.storage.tables import (
+    holdings,
+    market_items,
+    market_prices,
+    marketplace_data,
+    portfolio_snapshots,
+)
 from core.market import MarketplaceData
 from core.market_stats import Window, mean, median, volatility
 from core.model import ChatAddress
@@ -291,6 +297,31 @@ def _chat(address: ChatAddress) -> dict[str, Any]:
     return {"platform": address.platform, "chat_id": address.chat_id}
 
 
+def _snapshot_upsert(insert: Callable[[Table], Any]) -> Any:
+    statement = insert(portfolio_snapshots)
+    key = [
+        portfolio_snapshots.c.platform,
+        portfolio_snapshots.c.chat_id,
+        portfolio_snapshots.c.day,
+        portfolio_snapshots.c.currency,
+    ]
+    return statement.on_conflict_do_update(
+        index_elements=key, set_={"value": statement.excluded.value}
+    )
+
+
+_PUT_SNAPSHOT = PerDialect(_snapshot_upsert)
+_SNAPSHOTS = (
+    select(portfolio_snapshots.c.day, portfolio_snapshots.c.currency, portfolio_snapshots.c.value)
+    .where(
+        portfolio_snapshots.c.platform == bindparam("platform"),
+        portfolio_snapshots.c.chat_id == bindparam("chat_id"),
+        portfolio_snapshots.c.day >= bindparam("since"),
+    )
+    .order_by(portfolio_snapshots.c.day, portfolio_snapshots.c.currency)
+)
+
+
 class SqlHoldingRepository(SqlRepository, HoldingRepository):
     async def add(self, holding: Holding) -> Holding:
         holding.id = (await self._execute(_ADD_HOLDING, _holding_values(holding))).scalar_one()
@@ -318,6 +349,19 @@ class SqlHoldingRepository(SqlRepository, HoldingRepository):
             for row in await self._execute(_HOLDINGS_OF_ITEMS, {"ids": list(found)}):
                 found[row.item_id].append(_holding(row))
         return found
+
+    async def put_snapshot(
+        self, address: ChatAddress, day: datetime, values: dict[str, Decimal]
+    ) -> None:
+        for currency, value in values.items():
+            row = {**_chat(address), "day": day, "currency": currency, "value": value}
+            await self._execute(_PUT_SNAPSHOT[self._dialect], row)
+
+    async def snapshots(
+        self, address: ChatAddress, since: datetime
+    ) -> list[tuple[datetime, str, Decimal]]:
+        rows = await self._execute(_SNAPSHOTS, {**_chat(address), "since": since})
+        return [(row.day, row.currency, row.value) for row in rows]
 
 
 # ----- marketplaces ---------------------------------------------------------------------

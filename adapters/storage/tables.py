@@ -238,6 +238,21 @@ class HoldingRow(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class PortfolioSnapshotRow(SQLModel, table=True):
+    """A chat's holdings' total value per currency, once a day (the portfolio chart): taken
+    from the items' carried prices, so a source that fails never makes it dip."""
+
+    __tablename__ = "portfolio_snapshots"
+    __table_args__ = (UniqueConstraint("platform", "chat_id", "day", "currency"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    platform: str = Field(sa_type=PLATFORM)
+    chat_id: str = Field(sa_type=CHAT_ID)
+    day: datetime = Field(sa_type=UTCDateTime)  # midnight UTC of the day
+    currency: str = Field(sa_type=CURRENCY)
+    value: Decimal = Field(sa_type=ExactDecimal)
+
+
 class MarketplaceRow(SQLModel, table=True):
     """An item's market on one marketplace: lowest ask, highest bid, last sale, fee."""
 
@@ -359,6 +374,7 @@ market_items = table_of(MarketItemRow)
 market_prices = table_of(MarketPriceRow)
 holdings = table_of(HoldingRow)
 marketplace_data = table_of(MarketplaceRow)
+portfolio_snapshots = table_of(PortfolioSnapshotRow)
 feeds = table_of(FeedRow)
 outbox = table_of(OutboxRow)
 offers = table_of(OfferRow)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from core.chat import params
@@ -13,6 +13,7 @@ from core.chat.portfolio_view import portfolio_blocks
 from core.chat.registry import CommandFamily, Param
 from core.errors import NotFoundForUser, UsageError
 from core.market import RateTable, SourceError
+from core.model import Availability, PricePoint
 from core.money import Money
 from core.portfolio import Holding, MarketItem, Valued, totals, value_holding
 from core.ports import UnitOfWork
@@ -22,6 +23,7 @@ from core.text import clean_text
 commands = CommandFamily("holdings")
 
 PAGE_SIZE = 15
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def holding_param(description: str = "The holding's id, as /holdings shows it") -> Param:
@@ -84,6 +86,56 @@ async def holdings_list(call: Call, currency: str | None, page: int) -> Reply:
         buttons.append(Button("Next ›", action=f"holdings list {shown_in} {page + 1}"))
     blocks = portfolio_blocks(shown, len(valued), summed, shown_in, now, page, pages)
     return Reply.say(*blocks, buttons=tuple(buttons))
+
+
+@commands.command(
+    "holdings chart",
+    params=(
+        Param(
+            "period",
+            "How far back: 7d, 30d, 90d, 1y or all",
+            params.period,
+            required=False,
+            default=30,
+            choices=params.PERIOD_CHOICES,
+        ),
+    ),
+)
+async def holdings_chart(call: Call, period: int | None) -> Reply:
+    """Your portfolio's value over time, a day at a time: /holdings chart [30d|90d|1y|all].
+
+    Each day's value uses the market prices known that day; when a source does not answer,
+    its last price is carried, so the line does not dip for it.
+    """
+    now = call.services.clock.now()
+    since = now - timedelta(days=period) if period else EPOCH
+    async with call.uow() as uow:
+        days = await uow.holdings.snapshots(call.ctx.address, since)
+    by_currency: dict[str, list[PricePoint]] = {}
+    for day, code, value in days:
+        point = PricePoint(None, 0, day, value, code, Availability.IN_STOCK)
+        by_currency.setdefault(code, []).append(point)
+    if not by_currency:
+        return Reply.say("No portfolio history yet: it is recorded once a day from now on.")
+    # The currency most of the portfolio is in (by its latest day's value).
+    main = max(by_currency, key=lambda code: by_currency[code][-1].price or 0)
+    points = by_currency[main]
+    charts = call.services.charts
+    chart = (
+        charts.render(points, title="Portfolio value", currency=main, until=now) if charts else None
+    )
+    lows = min(p.price or Decimal(0) for p in points)
+    highs = max(p.price or Decimal(0) for p in points)
+    others = sorted(set(by_currency) - {main})
+    note = f"\nAlso held in {', '.join(others)} (not on this chart)." if others else ""
+    return Reply(
+        (
+            f"Portfolio value in {main} ({len(points)} days):",
+            f"now {Money(points[-1].price or Decimal(0), main).format()}, lowest "
+            f"{Money(lows, main).format()}, highest {Money(highs, main).format()}{note}",
+        ),
+        image_png=chart,
+    )
 
 
 @commands.command("holdings remove", params=(holding_param(),))

@@ -40,6 +40,7 @@ TABLES = {
     "market_prices",
     "marketplace_data",
     "offers",
+    "portfolio_snapshots",
     "outbox",
     "price_points",
     "products",

@@ -335,3 +335,23 @@ async def test_a_holding_followed_on_a_marketplace_api_is_ranked_and_repriced(wo
         "Your ask on stockx: €25.00; the lowest ask there is now €22.00"
         in alert.payload["blocks"][1]
     )
+
+
+async def test_the_portfolio_chart_does_not_dip_when_a_source_fails(world):
+    dispatcher, uow, clock, scryfall, refresher = world
+    offer = await dispatcher.handle_text(ANN, "/holdings add Black Lotus 2")
+    await dispatcher.handle_action(ANN, offer.buttons[0].action)
+    await dispatcher.handle_text(ANN, "/holdings add Pikachu 3")
+    clock.advance(days=1)
+    await refresher.run_once()
+    scryfall.failing = SourceError("scryfall", "timeout")  # Magic prices missing from now
+    for _ in range(2):
+        clock.advance(days=1)
+        await refresher.run_once()
+    async with uow() as unit:
+        days = await unit.holdings.snapshots(ANN.address, clock.now() - timedelta(days=10))
+    usd = [value for _, code, value in days if code == "USD"]
+    assert usd == [Decimal("24000.00")] * 3  # carried on the failing days: no dip
+    chart = await dispatcher.handle_text(ANN, "/holdings chart")
+    assert chart.text.startswith("Portfolio value in USD (3 days):")
+    assert "now $24,000.00, lowest $24,000.00" in chart.text and "Also held in EUR" in chart.text
