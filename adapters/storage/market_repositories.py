@@ -63,41 +63,90 @@ def _item_values(item: MarketItem) -> dict[str, Any]:
     }
 
 
+# The columns an item is read from, in the order _item unpacks them. Rows are unpacked by
+# position: a Row's attribute access costs about 0.25 µs a column, which for the 5,000
+# items of a large /holdings was a quarter of the command's time (benchmarks/RESULTS.md).
+_ITEM_COLUMNS = tuple(
+    market_items.c[name]
+    for name in (
+        "id",
+        "kind",
+        "name",
+        "source",
+        "source_id",
+        "finish",
+        "product_id",
+        "game",
+        "set_name",
+        "number",
+        "image",
+        "url",
+        "next_refresh_at",
+        "refreshed_at",
+        "price_amount",
+        "price_currency",
+        "price_source",
+        "price_market",
+        "price_kind",
+        "priced_at",
+    )
+)
+
+
 def _item(row: Row[Any]) -> MarketItem:
+    (
+        item_id,
+        kind,
+        name,
+        source,
+        source_id,
+        finish,
+        product_id,
+        game,
+        set_name,
+        number,
+        image,
+        url,
+        next_refresh_at,
+        refreshed_at,
+        amount,
+        currency,
+        price_source,
+        price_market,
+        price_kind,
+        priced_at,
+    ) = row
+    price = None
+    if amount is not None and currency is not None and priced_at is not None:
+        price = MarketPrice(
+            item_id,
+            price_source or "",
+            price_market or "",
+            price_kind or "",
+            Money(amount, currency),
+            priced_at,
+        )
     return MarketItem(
-        id=row.id,
-        kind=ItemKind(row.kind),
-        name=row.name,
-        source=row.source,
-        source_id=row.source_id,
-        finish=row.finish,
-        product_id=row.product_id,
-        game=row.game,
-        set_name=row.set_name,
-        number=row.number,
-        image=row.image,
-        url=row.url,
-        next_refresh_at=row.next_refresh_at,
-        refreshed_at=row.refreshed_at,
-        price=_current(row),
+        id=item_id,
+        kind=ItemKind(kind),
+        name=name,
+        source=source,
+        source_id=source_id,
+        finish=finish,
+        product_id=product_id,
+        game=game,
+        set_name=set_name,
+        number=number,
+        image=image,
+        url=url,
+        next_refresh_at=next_refresh_at,
+        refreshed_at=refreshed_at,
+        price=price,
     )
 
 
-def _current(row: Row[Any]) -> MarketPrice | None:
-    if row.price_amount is None or row.price_currency is None or row.priced_at is None:
-        return None
-    return MarketPrice(
-        row.id,
-        row.price_source or "",
-        row.price_market or "",
-        row.price_kind or "",
-        Money(row.price_amount, row.price_currency),
-        row.priced_at,
-    )
-
-
-_ITEMS_BY_ID = select(market_items).where(market_items.c.id.in_(bindparam("ids", expanding=True)))
-_ITEM_BY_KEY = select(market_items).where(market_items.c.item_key == bindparam("key"))
+_ITEMS_BY_ID = select(*_ITEM_COLUMNS).where(market_items.c.id.in_(bindparam("ids", expanding=True)))
+_ITEM_BY_KEY = select(*_ITEM_COLUMNS).where(market_items.c.item_key == bindparam("key"))
 _ADD_ITEM = PerDialect(
     lambda insert: (
         insert(market_items)
@@ -108,7 +157,7 @@ _ADD_ITEM = PerDialect(
 _UPDATE_ITEM = update(market_items).where(market_items.c.id == bindparam("row_id"))
 _HELD = exists().where(holdings.c.item_id == market_items.c.id, holdings.c.active == true())
 _DUE_ITEMS = (
-    select(market_items)
+    select(*_ITEM_COLUMNS)
     .where(
         or_(
             market_items.c.next_refresh_at.is_(None),
@@ -126,7 +175,8 @@ class SqlMarketItemRepository(SqlRepository, MarketItemRepository):
         if not item_ids:
             return {}
         rows = await self._execute(_ITEMS_BY_ID, {"ids": list(item_ids)})
-        return {row.id: _item(row) for row in rows}
+        found = (_item(row) for row in rows)
+        return {item.id: item for item in found if item.id is not None}
 
     async def get_or_add(self, item: MarketItem) -> MarketItem:
         values = _item_values(item)
@@ -261,27 +311,78 @@ def _holding_values(holding: Holding) -> dict[str, Any]:
     }
 
 
+# The columns a holding is read from, in the order _holding unpacks them (by position, as
+# items are).
+_HOLDING_COLUMNS = tuple(
+    holdings.c[name]
+    for name in (
+        "id",
+        "owner",
+        "platform",
+        "chat_id",
+        "thread_id",
+        "item_id",
+        "quantity",
+        "created_at",
+        "cost_amount",
+        "cost_currency",
+        "condition",
+        "alert_pct",
+        "alert_armed",
+        "last_alert_at",
+        "ask_amount",
+        "ask_currency",
+        "ask_platform",
+        "ask_armed",
+        "active",
+    )
+)
+
+
 def _holding(row: Row[Any]) -> Holding:
+    (
+        holding_id,
+        owner,
+        platform,
+        chat_id,
+        thread_id,
+        item_id,
+        quantity,
+        created_at,
+        cost_amount,
+        cost_currency,
+        condition,
+        alert_pct,
+        alert_armed,
+        last_alert_at,
+        ask_amount,
+        ask_currency,
+        ask_platform,
+        ask_armed,
+        active,
+    ) = row
     return Holding(
-        id=row.id,
-        owner=row.owner,
-        address=ChatAddress(row.platform, row.chat_id, row.thread_id),
-        item_id=row.item_id,
-        quantity=row.quantity,
-        created_at=row.created_at,
-        unit_cost=_money_or_none(row.cost_amount, row.cost_currency),
-        condition=row.condition,
-        alert_percent=row.alert_pct,
-        alert_armed=row.alert_armed,
-        last_alert_at=row.last_alert_at,
-        ask=_money_or_none(row.ask_amount, row.ask_currency),
-        ask_platform=row.ask_platform,
-        ask_armed=row.ask_armed,
-        active=row.active,
+        id=holding_id,
+        owner=owner,
+        address=ChatAddress(platform, chat_id, thread_id),
+        item_id=item_id,
+        quantity=quantity,
+        created_at=created_at,
+        unit_cost=_money_or_none(cost_amount, cost_currency),
+        condition=condition,
+        alert_percent=alert_pct,
+        alert_armed=alert_armed,
+        last_alert_at=last_alert_at,
+        ask=_money_or_none(ask_amount, ask_currency),
+        ask_platform=ask_platform,
+        ask_armed=ask_armed,
+        active=active,
     )
 
 
-_ACTIVE_HOLDINGS = select(holdings).where(holdings.c.active == true()).order_by(holdings.c.id)
+_ACTIVE_HOLDINGS = (
+    select(*_HOLDING_COLUMNS).where(holdings.c.active == true()).order_by(holdings.c.id)
+)
 _HOLDINGS_IN_CHAT = _ACTIVE_HOLDINGS.where(
     holdings.c.platform == bindparam("platform"), holdings.c.chat_id == bindparam("chat_id")
 )
@@ -347,7 +448,8 @@ class SqlHoldingRepository(SqlRepository, HoldingRepository):
         found: dict[int, list[Holding]] = {item_id: [] for item_id in item_ids}
         if found:
             for row in await self._execute(_HOLDINGS_OF_ITEMS, {"ids": list(found)}):
-                found[row.item_id].append(_holding(row))
+                holding = _holding(row)
+                found[holding.item_id].append(holding)
         return found
 
     async def put_snapshot(

@@ -103,7 +103,10 @@ class MarketApi:
     `url("stockx")` for https://api.stockx.com/v2; `ecb_url` is the daily XML file.
 
     Routes (for `inject` and `seen`): scryfall.named, scryfall.search, scryfall.collection,
-    tcgdex.cards, tcgdex.card, tcgdex.sets, ygoprodeck.cardinfo, ecb.daily, stockx.market."""
+    tcgdex.cards, tcgdex.card, tcgdex.sets, ygoprodeck.cardinfo, ecb.daily, stockx.market.
+
+    `data` holds what the APIs answer (a copy of the fixtures per server): change it, or call
+    `set_scryfall_prices`, and the next answers say so."""
 
     ROUTES = (
         "scryfall.named",
@@ -201,6 +204,16 @@ class MarketApi:
 
     def seen(self, route: str) -> list[SeenRequest]:
         return [request for request in self.requests if request.route == route]
+
+    # ----- what the APIs answer -------------------------------------------------------------
+
+    def set_scryfall_prices(self, card_id: str, **prices: str | None) -> None:
+        """From now on Scryfall prices the card `card_id` this way (keys of its `prices`
+        object: usd, usd_foil, eur...; None is its "no price today"): the market moves."""
+        card = next((c for c in self.data.scryfall_cards if c["id"] == card_id), None)
+        if card is None:
+            raise ValueError(f"no Scryfall card {card_id!r} among the fixtures")
+        card["prices"].update(prices)
 
     def _add(self, app: web.Application, method: str, path: str, route: str, handler: Handler):
         async def recorded(request: web.Request) -> web.StreamResponse:

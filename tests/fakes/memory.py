@@ -90,6 +90,7 @@ class MemoryStore:
     market_prices: dict[int, MarketPrice] = field(default_factory=dict)
     holdings: dict[int, Holding] = field(default_factory=dict)
     marketplaces: dict[tuple[int, str], MarketplaceData] = field(default_factory=dict)
+    snapshots: dict[tuple[str, str, datetime, str], Decimal] = field(default_factory=dict)
     commits: int = 0
     _counters: dict[str, Iterator[int]] = field(default_factory=dict)
 
@@ -159,7 +160,9 @@ def _utc(value: datetime) -> datetime:
 
 
 def _stored(record: R) -> R:
-    """What a database would keep: datetimes as aware UTC, no floats for amounts."""
+    """What a database would keep: datetimes as aware UTC, no floats for amounts, in the
+    records a record holds too (a watch's rule, an item's current price: their columns sit
+    in the same row and go through the same column types)."""
     assert is_dataclass(record) and not isinstance(record, type)
     changes: dict[str, Any] = {}
     for f in fields(record):
@@ -168,9 +171,10 @@ def _stored(record: R) -> R:
             changes[f.name] = _utc(value)
         elif isinstance(value, float):
             raise TypeError(f"{f.name} must be a Decimal, not a float")
-    rule = getattr(record, "rule", None)
-    if rule is not None and isinstance(rule.percent, float):
-        raise TypeError("rule percent must be a Decimal, not a float")
+        elif is_dataclass(value) and not isinstance(value, type):
+            inner = _stored(value)
+            if inner is not value:
+                changes[f.name] = inner
     return replace(record, **changes) if changes else record  # type: ignore[type-var]
 
 
@@ -502,6 +506,8 @@ class MemoryMarketPriceRepository(_MemoryRepository, MarketPriceRepository):
     """Statistics from the same aggregates the SQL queries compute."""
 
     async def add(self, price: MarketPrice) -> None:
+        if price.item_id not in self._uow.t_items:
+            raise ConstraintViolation(f"no market item {price.item_id}")
         self._uow.t_market_prices.put(self._store.next_id("market_prices"), _stored(price))
 
     def _ordered(self, item_id: int) -> list[MarketPrice]:
@@ -561,10 +567,34 @@ class MemoryHoldingRepository(_MemoryRepository, HoldingRepository):
     async def for_items(self, item_ids: Sequence[int]) -> dict[int, list[Holding]]:
         return {i: self._active(lambda h, i=i: h.item_id == i) for i in item_ids}
 
+    async def put_snapshot(
+        self, address: ChatAddress, day: datetime, values: dict[str, Decimal]
+    ) -> None:
+        for currency, value in values.items():
+            key = (address.platform, address.chat_id, _utc(day), currency)
+            self._uow.t_snapshots.put(key, value)
+
+    async def snapshots(
+        self, address: ChatAddress, since: datetime
+    ) -> list[tuple[datetime, str, Decimal]]:
+        rows = [
+            (day, currency, value)
+            for (platform, chat, day, currency), value in self._uow.t_snapshots.rows()
+            if (platform, chat) == (address.platform, address.chat_id) and day >= since
+        ]
+        return sorted(rows)
+
 
 class MemoryMarketplaceRepository(_MemoryRepository, MarketplaceRepository):
     async def put(self, item_id: int, data: MarketplaceData) -> None:
-        self._uow.t_marketplaces.put((item_id, data.platform), data)
+        currencies = {m.currency for m in (data.lowest_ask, data.highest_bid, data.last_sale) if m}
+        if len(currencies) > 1:
+            raise ValueError("a marketplace row holds one currency")
+        if item_id not in self._uow.t_items:
+            raise ConstraintViolation(f"no market item {item_id}")
+        # The row is in its amounts' currency, and says so when read back, as SQL's does.
+        stored = replace(data, currency=data.amounts_currency)
+        self._uow.t_marketplaces.put((item_id, data.platform), _stored(stored))
 
     async def for_item(self, item_id: int) -> list[MarketplaceData]:
         rows = [d for (i, _), d in self._uow.rows_of(self._uow.t_marketplaces) if i == item_id]
@@ -588,6 +618,7 @@ class MemoryUnitOfWork(UnitOfWork):
         self.t_market_prices = _Table(store.market_prices)
         self.t_holdings = _Table(store.holdings)
         self.t_marketplaces = _Table(store.marketplaces)
+        self.t_snapshots = _Table(store.snapshots)
         self._tables: list[_Table[Any, Any]] = [
             self.t_products,
             self.t_price_points,
@@ -601,6 +632,7 @@ class MemoryUnitOfWork(UnitOfWork):
             self.t_market_prices,
             self.t_holdings,
             self.t_marketplaces,
+            self.t_snapshots,
         ]
         self.products = MemoryProductRepository(self)
         self.price_points = MemoryPricePointRepository(self)

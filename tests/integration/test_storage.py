@@ -13,12 +13,13 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from adapters.storage import inline_sqlite
 from adapters.storage.engine import make_engine
 from adapters.storage.tables import chats, metadata, users
 from adapters.storage.uow import SqlUnitOfWorkFactory
+from core.market import MarketplaceData
 from core.model import (
     Availability,
     ChatAddress,
@@ -33,7 +34,7 @@ from core.model import (
     Watch,
 )
 from core.money import Money
-from core.portfolio import Holding, ItemKind, MarketItem
+from core.portfolio import Holding, ItemKind, MarketItem, MarketPrice, MarketStats
 from core.ports import UnitOfWork, UnitOfWorkFactory
 from tests.fakes.memory import MemoryStore, MemoryUnitOfWorkFactory
 from tests.integration.conftest import admin_sql
@@ -1475,3 +1476,553 @@ async def test_many_open_sqlite_units_of_work_never_wait_for_a_connection(
         await factory.engine.dispose()
     assert opened == count
     assert len(stored) == count
+
+
+# ----- holdings and market data ---------------------------------------------------------
+
+# What each backend says about a row that names a market item that does not exist.
+UNKNOWN_ITEM = r"(?i)foreign key|no market item"
+
+
+def a_card(
+    source_id: str = "e3285e6b",
+    finish: str | None = "normal",
+    source: str = "scryfall",
+    **fields: object,
+) -> MarketItem:
+    """A card printing in one finish at one source (fields not given are left empty)."""
+    card = MarketItem(None, ItemKind.CARD, "Lightning Bolt", source, source_id, finish)
+    return replace(card, **fields)  # type: ignore[arg-type]
+
+
+def a_page_item(product_id: int, name: str = "Air Jordan 1 Chicago") -> MarketItem:
+    return MarketItem(None, ItemKind.PAGE, name, product_id=product_id)
+
+
+def a_holding(owner: str, item_id: int, address: ChatAddress = DM, **fields: object) -> Holding:
+    holding = Holding(None, owner, address, item_id, quantity=1, created_at=NOW)
+    return replace(holding, **fields)  # type: ignore[arg-type]
+
+
+def an_observation(
+    item_id: int,
+    age: timedelta,
+    amount: str,
+    currency: str = "USD",
+    market: str = "tcgplayer",
+    source: str = "scryfall",
+) -> MarketPrice:
+    """A market price of `item_id` observed `age` before NOW."""
+    return MarketPrice(
+        item_id, source, market, "market", Money(Decimal(amount), currency), NOW - age
+    )
+
+
+def a_marketplace(
+    platform: str = "stockx",
+    ask: str | None = "238.00",
+    ask_currency: str = "USD",
+    **fields: object,
+) -> MarketplaceData:
+    lowest = None if ask is None else Money(Decimal(ask), ask_currency)
+    data = MarketplaceData(
+        platform=platform,
+        item_ref=f"https://{platform}.example/air-jordan-1-chicago",
+        lowest_ask=lowest,
+        highest_bid=None,
+        last_sale=None,
+        sales_30d=None,
+        volatility=None,
+        fee=Decimal("0.12"),
+        as_of=NOW,
+    )
+    return replace(data, **fields)  # type: ignore[arg-type]
+
+
+def read_back(data: MarketplaceData) -> MarketplaceData:
+    """A marketplace row as it reads back: in the currency its amounts are in (or the one it
+    names when it has none; USD when it names none either)."""
+    return replace(data, currency=data.amounts_currency)
+
+
+async def store_item(backend: Backend, item: MarketItem) -> int:
+    stored = await committed(backend, lambda uow: uow.items.get_or_add(item))
+    assert isinstance(stored, MarketItem) and stored.id is not None
+    return stored.id
+
+
+async def stored_item(backend: Backend, item_id: int) -> MarketItem:
+    async with backend.factory() as uow:
+        found = await uow.items.get_many([item_id])
+    return found[item_id]
+
+
+async def add_holding(backend: Backend, holding: Holding) -> int:
+    stored = await committed(backend, lambda uow: uow.holdings.add(holding))
+    assert isinstance(stored, Holding) and stored.id is not None
+    return stored.id
+
+
+async def add_observations(backend: Backend, prices: list[MarketPrice]) -> None:
+    async def work(uow: UnitOfWork) -> None:
+        for price in prices:
+            await uow.market_prices.add(price)
+
+    await committed(backend, work)
+
+
+async def test_market_items_are_keyed_by_source_id_and_finish_or_by_product(
+    backend: Backend,
+) -> None:
+    foil = await store_item(backend, a_card(finish="foil", set_name="Masters 25"))
+    product = await add_product(backend, "https://stockx.example/air-jordan-1-chicago")
+    other_product = await add_product(backend, "https://goat.example/air-jordan-1-chicago")
+
+    async with backend.factory() as uow:
+        # The same key: the stored row, whatever else the new one says.
+        again = await uow.items.get_or_add(a_card(finish="foil", name="renamed", number="141"))
+        normal = await uow.items.get_or_add(a_card(finish="normal"))
+        elsewhere = await uow.items.get_or_add(a_card(finish="foil", source="cardmarket"))
+        other_card = await uow.items.get_or_add(a_card("5f0e0a9c", finish="foil"))
+        page = await uow.items.get_or_add(a_page_item(product))
+        # Found again in the same unit of work, before its commit.
+        page_again = await uow.items.get_or_add(a_page_item(product, "another title"))
+        other_page = await uow.items.get_or_add(a_page_item(other_product))
+        await uow.commit()
+
+    assert again.id == foil
+    assert (again.name, again.number, again.set_name) == ("Lightning Bolt", None, "Masters 25")
+    new_ids = [normal.id, elsewhere.id, other_card.id, page.id, other_page.id]
+    assert None not in new_ids and len({foil, *new_ids}) == 6
+    assert page_again.id == page.id and page_again.name == "Air Jordan 1 Chicago"
+
+    async with backend.factory() as uow:
+        later = await uow.items.get_or_add(a_page_item(product, "third title"))
+        everything = await uow.items.get_many([foil, page.id or 0, 10_000])
+        assert await uow.items.get_many([]) == {}
+    assert later.id == page.id
+    assert set(everything) == {foil, page.id}
+    assert everything[foil].finish == "foil" and everything[foil].kind is ItemKind.CARD
+    assert everything[page.id or 0].product_id == product
+    assert everything[page.id or 0].kind is ItemKind.PAGE
+
+
+async def test_market_item_update_round_trips_every_field(backend: Backend) -> None:
+    tokyo = timezone(timedelta(hours=9))
+    item_id = await store_item(backend, a_card())
+    untouched = await store_item(backend, a_card("5f0e0a9c"))
+    observed = datetime(2026, 1, 5, 17, 30, 15, 250000, tzinfo=tokyo)  # 08:30:15.25 UTC
+    original = a_card(
+        id=item_id,
+        game="mtg",
+        set_name="Masters 25",
+        number="141",
+        image="https://cards.scryfall.io/normal/front/e/3/e3285e6b.jpg",
+        url="https://scryfall.com/card/a25/141/lightning-bolt",
+        next_refresh_at=NOW + timedelta(days=1),
+        refreshed_at=observed,
+        price=MarketPrice(
+            item_id, "scryfall", "tcgplayer", "market", Money(Decimal("2.15"), "USD"), observed
+        ),
+    )
+    async with backend.factory() as uow:
+        await uow.items.update(replace(original))
+        await uow.commit()
+
+    stored = await stored_item(backend, item_id)
+    assert stored == original
+    # Every time comes back as aware UTC, the current price's own too.
+    assert stored.price is not None and stored.price.observed_at.tzinfo == UTC
+    assert stored.price.observed_at == datetime(2026, 1, 5, 8, 30, 15, 250000, tzinfo=UTC)
+    assert stored.refreshed_at is not None and stored.refreshed_at.tzinfo == UTC
+    assert str(stored.price.price.amount) == "2.15"
+    assert (await stored_item(backend, untouched)) == a_card("5f0e0a9c", id=untouched)
+
+    # A new price replaces the old one; changing the returned object saves nothing.
+    euros = MarketPrice(
+        item_id, "scryfall", "cardmarket", "trend", Money(Decimal("1.90"), "EUR"), NOW
+    )
+    async with backend.factory() as uow:
+        await uow.items.update(replace(stored, price=euros, next_refresh_at=None))
+        stored.name = "never saved"
+        await uow.commit()
+    repriced = await stored_item(backend, item_id)
+    assert repriced == replace(original, price=euros, next_refresh_at=None)
+
+
+async def test_due_items_are_held_and_due_oldest_first(backend: Backend) -> None:
+    ids: dict[str, int] = {}
+    for name, due in [
+        ("later", NOW + timedelta(microseconds=1)),
+        ("old", NOW - timedelta(hours=2)),
+        ("never", None),
+        ("exact", NOW),
+        ("recent", NOW - timedelta(minutes=1)),
+    ]:
+        ids[name] = await store_item(backend, a_card(name, next_refresh_at=due))
+        await add_holding(backend, a_holding(ALICE, ids[name]))
+    await add_holding(backend, a_holding(BOB, ids["old"], GROUP))  # held twice: listed once
+    nobody = await store_item(backend, a_card("nobody", next_refresh_at=NOW - timedelta(days=1)))
+    sold = await store_item(backend, a_card("sold", next_refresh_at=NOW - timedelta(days=1)))
+    await add_holding(backend, a_holding(ALICE, sold, active=False))
+    product = await add_product(backend)
+    page = await store_item(
+        backend, replace(a_page_item(product), next_refresh_at=NOW - timedelta(minutes=30))
+    )
+    await add_holding(backend, a_holding(BOB, page))
+
+    async with backend.factory() as uow:
+        due = await uow.items.due(NOW, 10)
+        first_two = await uow.items.due(NOW, 2)
+        tomorrow = await uow.items.due(NOW + timedelta(days=1), 10)
+    assert [i.id for i in due] == [ids["never"], ids["old"], page, ids["recent"], ids["exact"]]
+    assert [i.id for i in first_two] == [ids["never"], ids["old"]]
+    assert {nobody, sold}.isdisjoint(i.id for i in tomorrow)
+    assert [i.id for i in tomorrow] == [i.id for i in due] + [ids["later"]]
+    # Whole items, as get_many gives them.
+    assert due[1] == await stored_item(backend, ids["old"])
+
+
+async def test_market_price_stats_over_windows_and_currencies(backend: Backend) -> None:
+    item_id = await store_item(backend, a_card())
+    neighbour = await store_item(backend, a_card("5f0e0a9c"))
+    day = timedelta(days=1)
+    await add_observations(
+        backend,
+        [
+            an_observation(item_id, 60 * day, "1.00"),  # outside both windows
+            an_observation(item_id, 31 * day, "100.00"),  # outside the 30 days, by a day
+            an_observation(item_id, 29 * day, "10.00"),
+            an_observation(item_id, 20 * day, "12.50"),
+            an_observation(item_id, 10 * day, "11.00", market="cardkingdom"),
+            an_observation(item_id, 7 * day, "14.00"),  # the 7-day window's first moment
+            an_observation(item_id, 3 * day, "13.00", source="page", market="ebay.com"),
+            an_observation(item_id, 1 * day, "15.50"),  # the newest dollar price
+            an_observation(item_id, 40 * day, "7.00", "EUR", "cardmarket"),
+            an_observation(item_id, 5 * day, "8.00", "EUR", "cardmarket"),
+            an_observation(item_id, 2 * day, "9.00", "EUR", "cardmarket"),
+            an_observation(item_id, 90 * day, "1500", "JPY", "yuyutei"),
+            an_observation(neighbour, 1 * day, "999.99"),  # another item's: never mixed in
+        ],
+    )
+
+    async with backend.factory() as uow:
+        usd = await uow.market_prices.stats(item_id, "USD", NOW)
+        eur = await uow.market_prices.stats(item_id, "EUR", NOW)
+        jpy = await uow.market_prices.stats(item_id, "JPY", NOW)
+        gbp = await uow.market_prices.stats(item_id, "GBP", NOW)
+        unknown = await uow.market_prices.stats(neighbour + item_id + 1000, "USD", NOW)
+
+    # Dollars over 30 days: 10.00 11.00 12.50 13.00 14.00 15.50 (six, sorted).
+    # Mean 76.00 / 6 = 12.666.. -> 12.67; median (12.50 + 13.00) / 2 = 12.75.
+    # In cents: sum of squares 9,825,000, so variance = 9,825,000 / 6 - (7,600 / 6)^2
+    # = 1,637,500 - 1,604,444.44 = 33,055.56; stdev 181.81; / mean 1,266.67 = 0.1435.
+    # The 7 days: 14.00 13.00 15.50 (three): mean 42.50 / 3 = 14.17, median 14.00.
+    assert usd == MarketStats(
+        currency="USD",
+        current=an_observation(item_id, 1 * day, "15.50"),
+        mean_7d=Decimal("14.17"),
+        median_7d=Decimal("14.00"),
+        mean_30d=Decimal("12.67"),
+        median_30d=Decimal("12.75"),
+        volatility_30d=Decimal("0.1435"),
+        observations_30d=6,
+    )
+    # Euros: 8.00 and 9.00 in both windows (the 40-day-old 7.00 in neither); stdev 0.50
+    # over mean 8.50 = 0.0588.
+    assert eur == MarketStats(
+        currency="EUR",
+        current=an_observation(item_id, 2 * day, "9.00", "EUR", "cardmarket"),
+        mean_7d=Decimal("8.50"),
+        median_7d=Decimal("8.50"),
+        mean_30d=Decimal("8.50"),
+        median_30d=Decimal("8.50"),
+        volatility_30d=Decimal("0.0588"),
+        observations_30d=2,
+    )
+    # An old price is still the current one; it is in no window.
+    assert jpy == MarketStats(
+        "JPY", an_observation(item_id, 90 * day, "1500", "JPY", "yuyutei"), observations_30d=0
+    )
+    assert gbp == MarketStats("GBP", None) and unknown == MarketStats("USD", None)
+    assert str(usd.mean_30d) == "12.67" and str(usd.volatility_30d) == "0.1435"
+    assert usd.current is not None and usd.current.observed_at.tzinfo == UTC
+
+
+async def test_market_price_stats_of_a_single_price_and_of_a_tie(backend: Backend) -> None:
+    item_id = await store_item(backend, a_card())
+    await add_observations(
+        backend,
+        [
+            an_observation(item_id, timedelta(hours=2), "20.00", market="tcgplayer"),
+            # The same moment: the row written later is the newer price.
+            an_observation(item_id, timedelta(hours=2), "21.00", market="cardkingdom"),
+            an_observation(item_id, timedelta(hours=1), "5", "JPY", "yuyutei"),
+        ],
+    )
+    async with backend.factory() as uow:
+        usd = await uow.market_prices.stats(item_id, "USD", NOW)
+        jpy = await uow.market_prices.stats(item_id, "JPY", NOW)
+    assert usd.current == an_observation(item_id, timedelta(hours=2), "21.00", market="cardkingdom")
+    # Two prices: the median is their mean; stdev 0.50 over 20.50 = 0.0244.
+    assert (usd.mean_7d, usd.median_7d, usd.volatility_30d) == (
+        Decimal("20.50"),
+        Decimal("20.50"),
+        Decimal("0.0244"),
+    )
+    # One price: its own mean and median, and no volatility to speak of.
+    assert jpy == MarketStats(
+        currency="JPY",
+        current=an_observation(item_id, timedelta(hours=1), "5", "JPY", "yuyutei"),
+        mean_7d=Decimal("5"),
+        median_7d=Decimal("5"),
+        mean_30d=Decimal("5"),
+        median_30d=Decimal("5"),
+        volatility_30d=None,
+        observations_30d=1,
+    )
+
+
+@pytest.mark.parametrize("record", ["current price", "observation", "holding", "marketplace"])
+async def test_naive_times_in_market_data_are_refused(backend: Backend, record: str) -> None:
+    item_id = await store_item(backend, a_card())
+    naive = datetime(2026, 1, 5, 9, 0)
+    price = MarketPrice(
+        item_id, "scryfall", "tcgplayer", "market", Money(Decimal("2.15"), "USD"), naive
+    )
+    async with backend.factory() as uow:
+        with pytest.raises(Exception, match="naive datetime"):
+            if record == "current price":
+                await uow.items.update(replace(a_card(id=item_id), price=price))
+            elif record == "observation":
+                await uow.market_prices.add(price)
+            elif record == "holding":
+                await uow.holdings.add(a_holding(ALICE, item_id, created_at=naive))
+            else:
+                await uow.marketplaces.put(item_id, a_marketplace(as_of=naive))
+    assert (await stored_item(backend, item_id)).price is None
+
+
+async def test_an_observation_of_an_unknown_item_is_refused(backend: Backend) -> None:
+    async with backend.factory() as uow:
+        with pytest.raises(Exception, match=UNKNOWN_ITEM):
+            await uow.market_prices.add(an_observation(12345, timedelta(hours=1), "1.00"))
+
+
+async def test_market_stats_are_the_same_on_memory_sqlite_and_postgres(
+    migrated_sqlite_url: str, clean_postgres_url: str
+) -> None:
+    """The same observations give the same numbers to the digit on every backend."""
+    rng = random.Random(20260105)
+    amounts = [f"{rng.randint(150, 9_999) / 100:.2f}" for _ in range(41)]
+    ages = [timedelta(hours=rng.randint(0, 45 * 24)) for _ in amounts]
+
+    async def stats_of(backend: Backend) -> list[tuple[str, ...]]:
+        item_id = await store_item(backend, a_card())
+        observed = [
+            an_observation(item_id, age, amount, currency)
+            for n, (age, amount) in enumerate(zip(ages, amounts, strict=True))
+            for currency in (("USD", "EUR") if n % 3 else ("USD",))
+        ]
+        await add_observations(backend, observed)
+        async with backend.factory() as uow:
+            found = [await uow.market_prices.stats(item_id, c, NOW) for c in ("USD", "EUR")]
+        # repr keeps a Decimal's digits: 12.5 and 12.50 would differ here.
+        return [tuple(repr(getattr(s, f)) for f in MarketStats.__slots__) for s in found]
+
+    results = {"memory": await stats_of(memory_backend())}
+    for url in (migrated_sqlite_url, clean_postgres_url):
+        async with sql_backend(url) as sql:
+            results[sql.name] = await stats_of(sql)
+    assert results["sqlite"] == results["memory"]
+    assert results["postgresql"] == results["memory"]
+    usd = dict(zip(MarketStats.__slots__, results["memory"][0], strict=True))
+    assert usd["observations_30d"] != "0" and usd["volatility_30d"] != "None"
+
+
+async def test_holding_round_trips_every_field(backend: Backend) -> None:
+    cest = timezone(timedelta(hours=2))
+    item_id = await store_item(backend, a_card())
+    original = a_holding(
+        BOB,
+        item_id,
+        GROUP_TOPIC,
+        quantity=3,
+        created_at=NOW - timedelta(days=2),
+        unit_cost=Money(Decimal("1.95"), "EUR"),
+        condition="NM",
+        alert_percent=Decimal("12.5"),
+        alert_armed=False,
+        last_alert_at=datetime(2026, 1, 5, 10, 0, tzinfo=cest),  # 08:00 UTC
+        ask=Money(Decimal("249.99"), "USD"),
+        ask_platform="stockx",
+        ask_armed=False,
+    )
+    holding_id = await add_holding(backend, replace(original))
+    plain_id = await add_holding(backend, a_holding(ALICE, item_id))
+
+    async with backend.factory() as uow:
+        stored = await uow.holdings.get_in_chat(GROUP, holding_id)
+        plain = await uow.holdings.get_in_chat(DM, plain_id)
+    assert stored == replace(original, id=holding_id)
+    assert stored is not None and stored.last_alert_at is not None
+    assert stored.last_alert_at.tzinfo == UTC
+    assert stored.last_alert_at == datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    assert stored.alert_percent is not None and str(stored.alert_percent) == "12.5"
+    assert plain == a_holding(ALICE, item_id, id=plain_id)
+
+
+async def test_holding_update_persists_and_inactive_holdings_disappear(backend: Backend) -> None:
+    item_id = await store_item(backend, a_card())
+    holding_id = await add_holding(backend, a_holding(ALICE, item_id))
+    async with backend.factory() as uow:
+        holding = await uow.holdings.get_in_chat(DM, holding_id)
+        assert holding is not None
+        holding.quantity, holding.unit_cost = 4, Money(Decimal("2.00"), "USD")
+        holding.alert_percent, holding.alert_armed = Decimal("15"), False
+        holding.last_alert_at = NOW
+        await uow.holdings.update(holding)
+        holding.condition = "changed after update, never saved"
+        await uow.commit()
+    async with backend.factory() as uow:
+        updated = await uow.holdings.get_in_chat(DM, holding_id)
+    assert updated == replace(holding, condition=None)
+
+    async with backend.factory() as uow:
+        await uow.holdings.update(replace(holding, condition=None, active=False))
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert await uow.holdings.get_in_chat(DM, holding_id) is None
+        assert await uow.holdings.list_in_chat(DM) == []
+        assert await uow.holdings.for_items([item_id]) == {item_id: []}
+
+
+async def test_holdings_are_seen_only_in_their_chat_oldest_first(backend: Backend) -> None:
+    bolt = await store_item(backend, a_card())
+    lotus = await store_item(backend, a_card("5f0e0a9c"))
+    in_group = await add_holding(backend, a_holding(ALICE, lotus, GROUP))
+    in_topic = await add_holding(backend, a_holding(BOB, bolt, GROUP_TOPIC))
+    sold = await add_holding(backend, a_holding(ALICE, bolt, GROUP, active=False))
+    in_dm = await add_holding(backend, a_holding(ALICE, bolt, DM))
+
+    async with backend.factory() as uow:
+        for elsewhere in (DM, OTHER_GROUP, GROUP_ON_DISCORD):
+            assert await uow.holdings.get_in_chat(elsewhere, in_group) is None
+        assert await uow.holdings.list_in_chat(OTHER_GROUP) == []
+        assert await uow.holdings.list_in_chat(GROUP_ON_DISCORD) == []
+        # Every thread of the chat shares its holdings.
+        by_thread = await uow.holdings.get_in_chat(GROUP_TOPIC, in_group)
+        from_topic = await uow.holdings.get_in_chat(GROUP, in_topic)
+        listed = await uow.holdings.list_in_chat(GROUP_TOPIC)
+        assert await uow.holdings.get_in_chat(GROUP, sold) is None
+        assert [h.id for h in await uow.holdings.list_in_chat(DM)] == [in_dm]
+        assert await uow.holdings.get_in_chat(DM, in_group + in_topic + sold + in_dm) is None
+    assert by_thread is not None and by_thread.address == GROUP  # where it was added
+    assert from_topic is not None and from_topic.address == GROUP_TOPIC
+    assert [h.id for h in listed] == [in_group, in_topic]
+
+
+async def test_holdings_for_items_are_active_ones_of_every_chat(backend: Backend) -> None:
+    bolt = await store_item(backend, a_card())
+    lotus = await store_item(backend, a_card("5f0e0a9c"))
+    quiet = await store_item(backend, a_card("b9e1b5c1"))
+    first = await add_holding(backend, a_holding(ALICE, bolt, DM))
+    await add_holding(backend, a_holding(BOB, bolt, GROUP, active=False))
+    second = await add_holding(backend, a_holding(BOB, bolt, GROUP_ON_DISCORD))
+    third = await add_holding(backend, a_holding(BOB, lotus, GROUP))
+    missing = bolt + lotus + quiet + 1000
+
+    async with backend.factory() as uow:
+        found = await uow.holdings.for_items([bolt, lotus, quiet, missing])
+        assert await uow.holdings.for_items([]) == {}
+    assert {item: [h.id for h in held] for item, held in found.items()} == {
+        bolt: [first, second],
+        lotus: [third],
+        quiet: [],
+        missing: [],
+    }
+    assert found[bolt][1].address == GROUP_ON_DISCORD
+
+
+async def test_a_holding_of_an_unknown_item_is_refused(backend: Backend) -> None:
+    async with backend.factory() as uow:
+        with pytest.raises(Exception, match=UNKNOWN_ITEM):
+            await uow.holdings.add(a_holding(ALICE, 12345))
+
+
+async def test_marketplaces_are_one_row_per_item_and_platform(backend: Backend) -> None:
+    cest = timezone(timedelta(hours=2))
+    sneaker = await store_item(backend, a_card("sneaker"))
+    other = await store_item(backend, a_card("other"))
+    stockx = a_marketplace(
+        "stockx",
+        "238.00",
+        highest_bid=Money(Decimal("221.50"), "USD"),
+        last_sale=Money(Decimal("230"), "USD"),
+        sales_30d=412,
+        volatility=Decimal("0.0731"),
+        fee=Decimal("0.095"),
+        as_of=datetime(2026, 1, 5, 10, 0, tzinfo=cest),
+    )
+    goat = a_marketplace("goat", "219.99", "EUR", fee=Decimal("0"))
+    # Nothing listed there yet: the row keeps the currency to ask the marketplace in.
+    empty = a_marketplace("alias", None, fee=Decimal("1"), currency="GBP")
+
+    async def put_all(uow: UnitOfWork) -> None:
+        await uow.marketplaces.put(sneaker, stockx)
+        await uow.marketplaces.put(sneaker, goat)
+        await uow.marketplaces.put(sneaker, empty)
+        await uow.marketplaces.put(other, a_marketplace("stockx", "10.00"))
+
+    await committed(backend, put_all)
+    async with backend.factory() as uow:
+        listed = await uow.marketplaces.for_item(sneaker)
+        assert await uow.marketplaces.for_item(sneaker + other + 1000) == []
+    assert listed == [read_back(empty), read_back(goat), read_back(stockx)]  # by platform
+    assert [m.currency for m in listed] == ["GBP", "EUR", "USD"]
+    assert listed[2].as_of.tzinfo == UTC and listed[2].as_of == NOW - timedelta(hours=1)
+    assert [str(m.fee) for m in listed] == ["1", "0", "0.095"]
+
+    # Put again: the platform's row is replaced, the others stay.
+    cheaper = a_marketplace("stockx", "199.00", sales_30d=430, as_of=NOW + timedelta(hours=1))
+    await committed(backend, lambda uow: uow.marketplaces.put(sneaker, cheaper))
+    async with backend.factory() as uow:
+        replaced = await uow.marketplaces.for_item(sneaker)
+        [others] = await uow.marketplaces.for_item(other)
+    assert replaced == [read_back(empty), read_back(goat), read_back(cheaper)]
+    assert (others.lowest_ask, others.currency) == (Money(Decimal("10.00"), "USD"), "USD")
+
+
+async def test_a_marketplace_row_holds_one_currency_of_a_known_item(backend: Backend) -> None:
+    item_id = await store_item(backend, a_card())
+    mixed = a_marketplace(highest_bid=Money(Decimal("200"), "EUR"))
+    async with backend.factory() as uow:
+        with pytest.raises(ValueError, match="one currency"):
+            await uow.marketplaces.put(item_id, mixed)
+    async with backend.factory() as uow:
+        assert await uow.marketplaces.for_item(item_id) == []
+        with pytest.raises(Exception, match=UNKNOWN_ITEM):
+            await uow.marketplaces.put(item_id + 1000, a_marketplace())
+
+
+@real_databases
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("fee", "1.5"), ("fee", "-0.01"), ("volatility", "1.0001"), ("volatility", "-0.2")],
+)
+async def test_the_database_refuses_a_fraction_outside_0_to_1(
+    backend: Backend, column: str, value: str
+) -> None:
+    """MarketplaceData refuses these itself; the database is the last word for any writer
+    that builds a row another way."""
+    item_id = await store_item(backend, a_card())
+    kept = a_marketplace("stockx")
+    await committed(backend, lambda uow: uow.marketplaces.put(item_id, kept))
+    for platform in ("stockx", "goat"):  # the update of a row, and a new row
+        bad = a_marketplace(platform)
+        object.__setattr__(bad, column, Decimal(value))  # past the record's own check
+        async with backend.factory() as uow:
+            with pytest.raises(IntegrityError, match=f"ck_marketplace_data_{column}"):
+                await uow.marketplaces.put(item_id, bad)
+    async with backend.factory() as uow:
+        assert await uow.marketplaces.for_item(item_id) == [read_back(kept)]
