@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 from collections.abc import Collection, Mapping
@@ -105,6 +106,10 @@ class Runtime:
             await self._start_discord()
         if self._schedule:
             self.start_scheduler()
+        # Everything made while starting lives as long as the process: the cycle collector
+        # need not walk it again at every collection (about a third of a /holdings of 5,000).
+        gc.collect()
+        gc.freeze()
 
     async def migrate_if_sqlite(self) -> None:
         """SQLite databases are brought up to date automatically; PostgreSQL via `migrate`,

@@ -45,7 +45,9 @@ class RefreshConfig:
     card_refresh: timedelta = timedelta(days=1)  # card sources price once a day
     page_refresh: timedelta = timedelta(hours=1)  # held pages follow their own checks
     retry_after_failure: timedelta = timedelta(hours=1)
-    batch: int = 1000
+    # Items priced per run: all that are due in practice, so each source batches them all at
+    # once (Scryfall: 75 a request, 5,000 holdings in 67 requests, not 70 in five runs).
+    batch: int = 20_000
 
 
 @dataclass(slots=True)

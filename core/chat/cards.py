@@ -35,21 +35,29 @@ async def card(call: Call, name: str) -> Reply:
         *(_priced(market.sources[n], name) for n in names), return_exceptions=True
     )
     blocks: list[str] = []
-    failed: list[str] = []
+    failed: list[SourceError] = []
     for source, answer in zip(names, answers, strict=True):
         if isinstance(answer, SourceError):
-            failed.append(source)
+            failed.append(answer)
             continue
         if isinstance(answer, BaseException):
             raise answer
         printings, quotes = answer
         if printings:
             blocks.append(_source_block(source, printings, quotes))
+    silent = "; ".join(error.user_message for error in failed)
+    if not blocks and len(failed) == len(names):
+        raise UsageError(f"No card source answered just now: {silent}")
     if not blocks:
-        why = f" ({', '.join(failed)} did not answer)" if failed else ""
-        raise UsageError(f"No source knows a card named '{name}'{why}. Check the spelling.")
+        answered = ", ".join(sorted(set(names) - {error.source for error in failed}))
+        raise UsageError(
+            f"{answered} know no card named '{name}'; check the spelling. Not answering just "
+            f"now: {silent}"
+            if failed
+            else f"No source knows a card named '{name}'. Check the spelling."
+        )
     if failed:
-        blocks.append(f"Not answering just now: {', '.join(failed)}.")
+        blocks.append(f"Not answering just now: {silent}")
     return Reply.say(f"Prices for '{name}':", *blocks)
 
 

@@ -227,7 +227,12 @@ class Registry:
         return [spec for spec in self if not spec.hidden and chat_kind in spec.chats]
 
     def subcommands(self, group: str) -> list[CommandSpec]:
-        return [spec for spec in self if len(spec.words) == 2 and spec.words[0] == group]
+        """The visible subcommands of `group` ("holdings add", "holdings remove"...)."""
+        return [
+            spec
+            for spec in self
+            if len(spec.words) == 2 and spec.words[0] == group and not spec.hidden
+        ]
 
     def parse(self, text: str) -> Invocation | None:
         """The invocation a command line asks for; None when the text is no command.

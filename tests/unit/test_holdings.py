@@ -305,7 +305,13 @@ async def test_holdings_and_card_answer_when_a_source_fails(world):
     dispatcher, _, _, scryfall, _ = world
     scryfall.failing = SourceError("scryfall", "unavailable")
     reply = await dispatcher.handle_text(ANN, "/card Black Lotus")
-    assert reply.is_error and "scryfall did not answer" in reply.text
+    assert reply.is_error and "tcgdex know no card named 'Black Lotus'" in reply.text
+    assert "Not answering just now: scryfall did not answer properly just now" in reply.text
+    scryfall.failing = SourceError("scryfall", "rate_limited")
+    world[0]._services.market.sources["tcgdex"].failing = SourceError("tcgdex", "timeout")
+    both = await dispatcher.handle_text(ANN, "/card Black Lotus")
+    assert both.text.startswith("No card source answered just now")
+    world[0]._services.market.sources["tcgdex"].failing = None
     assert (
         "Added #1: 1 × Pikachu" in (await dispatcher.handle_text(ANN, "/holdings add Pikachu")).text
     )
