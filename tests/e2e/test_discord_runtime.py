@@ -202,6 +202,16 @@ async def test_track_alert_once_with_buttons_and_stop(
 
     assert discord.token not in caplog.text
     assert len(discord.command_syncs) == 1
+    [sync] = discord.command_syncs
+    by_name = {command["name"]: command for command in sync.payload}
+    # Every registry command is there; a group of subcommands is one command with options.
+    assert {"track", "watches", "untrack", "history", "card", "sell", "holdings"} <= set(by_name)
+    holdings = by_name["holdings"]
+    subcommands = {option["name"]: option for option in holdings["options"]}
+    assert set(subcommands) == {"list", "chart", "remove", "alert", "ask", "add", "market"}
+    assert all(option["type"] == 1 for option in subcommands.values())  # SUB_COMMAND
+    [holding] = [o for o in subcommands["remove"]["options"] if o["name"] == "holding"]
+    assert holding["type"] == 4 and holding["autocomplete"] is True  # INTEGER, this chat's ids
 
 
 async def test_prefix_track_and_the_chart_button(
