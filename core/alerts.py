@@ -278,8 +278,7 @@ def _judge_excursion(
 
 
 def _deviates(kind: RuleKind, difference: Decimal, threshold: Decimal) -> bool:
-    """Whether a price `difference` away from the average (signed) is far enough, in the
-    rule's direction."""
+    """Whether a signed `difference` from the average is far enough, in the rule's direction."""
     if kind is RuleKind.BELOW_AVERAGE:
         return -difference >= threshold
     if kind is RuleKind.ABOVE_AVERAGE:

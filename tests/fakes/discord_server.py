@@ -67,6 +67,8 @@ from typing import Any, TypeVar
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes.waiting import ChangeWaiter
+
 T = TypeVar("T")
 
 API_VERSION = 10
@@ -1309,7 +1311,7 @@ def _payload_text(op: int, d: Any, *, seq: int | None = None, event: str | None 
 # ----- the server ---------------------------------------------------------------------------------
 
 
-class FakeDiscord:
+class FakeDiscord(ChangeWaiter):
     """A Discord API and gateway for tests. Use `async with FakeDiscord() as discord_api:` and point
     discord.py at `api_base` and, through GET /gateway/bot, at `gateway_url`."""
 
@@ -1819,27 +1821,6 @@ class FakeDiscord:
     def dispatched(self, event: str | None = None) -> list[Dispatch]:
         return [d for d in self.dispatches if event is None or d.event == event]
 
-    async def wait_until(
-        self,
-        condition: Callable[[], T],
-        timeout: float = 5.0,  # noqa: ASYNC109 - a plain timeout keeps test code short
-    ) -> T:
-        """Waits until `condition()` is truthy (re-checked whenever the server's state changes)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            changed = self._changed
-            result = condition()
-            if result:
-                return result
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise AssertionError(f"condition not met within {timeout}s")
-            try:
-                await asyncio.wait_for(changed.wait(), remaining)
-            except TimeoutError:
-                pass
-
     async def wait_for_message(
         self,
         channel_id: int,
@@ -1866,11 +1847,6 @@ class FakeDiscord:
         return await self.wait_until(lambda: self.connected and self.session_id, timeout)
 
     # ----- state helpers ------------------------------------------------------------------------
-
-    def _signal(self) -> None:
-        """Wakes every waiter: something changed."""
-        self._changed.set()
-        self._changed = asyncio.Event()
 
     def _snowflake(self) -> int:
         """A fresh id carrying the current time, as discord.py reads created_at from ids."""

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from tests.fakes.waiting import ChangeWaiter
+
 DEFAULT_TOKEN = "987654321:AAFakeTelegramTokenForPricebotTests-xyz"
 DEFAULT_BOT_USERNAME = "PricebotTestBot"
 
@@ -510,7 +512,7 @@ def _image_size(data: bytes) -> tuple[int, int] | None:
 # ----- the server ---------------------------------------------------------------------------------
 
 
-class FakeTelegram:
+class FakeTelegram(ChangeWaiter):
     """A Bot API server for tests. Use `async with FakeTelegram() as telegram:` and point PTB at
     `telegram.base_url` / `telegram.base_file_url`."""
 
@@ -787,27 +789,6 @@ class FakeTelegram:
     def pending_updates(self) -> list[dict[str, Any]]:
         return list(self._updates)
 
-    async def wait_until(
-        self,
-        condition: Callable[[], T],
-        timeout: float = 5.0,  # noqa: ASYNC109 - a plain timeout keeps test code short
-    ) -> T:
-        """Waits until `condition()` is truthy (re-checked whenever the server's state changes)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            changed = self._changed
-            result = condition()
-            if result:
-                return result
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise AssertionError(f"condition not met within {timeout}s")
-            try:
-                await asyncio.wait_for(changed.wait(), remaining)
-            except TimeoutError:
-                pass
-
     async def wait_for_message(
         self,
         chat_id: int,
@@ -828,11 +809,6 @@ class FakeTelegram:
             ) from None
 
     # ----- HTTP -------------------------------------------------------------------------------
-
-    def _signal(self) -> None:
-        """Wakes every waiter (long polls, wait_until): something changed."""
-        self._changed.set()
-        self._changed = asyncio.Event()
 
     async def _handle(self, request: web.Request) -> web.Response:
         match = re.fullmatch(r"bot([^/]+)/([A-Za-z]+)", request.match_info["tail"])
