@@ -179,6 +179,7 @@ def unit_cost(index: int, price: Decimal, currency: str) -> Money | None:
 
 async def time_holdings(database: str, runs: int, profile: bool) -> dict[str, Any]:
     async with MarketApi() as api, Runtime(settings_for(database, api)) as runtime:
+        runtime.settle()  # as `pricebot run` does once started
         dispatcher = runtime.dispatcher
         started = time.perf_counter()
         first = await dispatcher.handle_text(CONTEXT, "/holdings")  # reads the ECB rates once

@@ -110,6 +110,7 @@ async def _serve(settings: Settings, *, fronts: tuple[str, ...]) -> int:
 
     notifiers = {} if fronts else _console_alerts()
     async with Runtime(settings, notifiers=notifiers, fronts=fronts, schedule=True):
+        Runtime.settle()
         await _wait_for_stop_signal()
     return 0
 
@@ -121,6 +122,7 @@ async def _chat(settings: Settings) -> int:
 
     notifiers = {"console": ConsoleNotifier(sys.stdout)}
     async with Runtime(settings, notifiers=notifiers, schedule=True) as runtime:
+        Runtime.settle()
         await ConsoleChat(runtime.dispatcher, sys.stdin, sys.stdout).run()
     return 0
 
