@@ -1,5 +1,5 @@
 """Hostile pages on SQLite and PostgreSQL: each gets a clear reply within its budget, nothing
-half-saved, and while it is read another user's /help is answered within a second."""
+half-saved, and while it is read another user's /help is answered before a page read could end."""
 
 from __future__ import annotations
 
@@ -77,15 +77,14 @@ async def test_a_hostile_page_gets_a_clear_reply_and_hurts_nobody(
         reply, waited = await track_while_another_asks_for_help(
             runtime, hostile_shop, hostile_shop.url(page.slug)
         )
-        assert waited < 1.0, f"/help waited {waited:.2f} s while {page.slug} was read"
+        # Reading on the event loop would hold /help for a whole page read (up to the budget).
+        assert waited < EXTRACT_BUDGET, f"/help waited {waited:.2f} s while {page.slug} was read"
         assert reply.text != APOLOGY
-        assert any(words in reply.text for words in page.says), reply.text
+        assert all(words in reply.text for words in page.says), reply.text
         watches = await rows(runtime, "SELECT id FROM watches")
-        tracked = reply.text.startswith("Now tracking")
-        assert len(watches) == int(tracked)
-        if page.tracked is not None:
-            assert tracked is page.tracked, reply.text
-        if not tracked:
+        assert reply.text.startswith("Now tracking") is page.tracked, reply.text
+        assert len(watches) == int(page.tracked)
+        if not page.tracked:
             # Refused: nothing saved half-way.
             assert await rows(runtime, "SELECT id FROM products") == []
             assert await rows(runtime, "SELECT id FROM price_points") == []
@@ -102,7 +101,7 @@ async def test_a_trickling_shop_is_a_clear_timeout_within_the_fetch_budget(
             runtime, hostile_shop, f"http://127.0.0.1:{hostile_shop.port}/trickle"
         )
         took = time.monotonic() - started
-    assert waited < 1.0
+    assert waited < EXTRACT_BUDGET
     assert "took too long" in reply.text and reply.is_error
     assert took < FETCH_BUDGET + 2, f"/track answered after {took:.1f} s"
 
