@@ -346,10 +346,11 @@ def _command_word(message: Message) -> tuple[str, str] | None:
 
 
 async def _administers(bot: Bot, chat: Chat, sender_chat: Chat | None, user: User | None) -> bool:
-    if chat.type == ChatType.CHANNEL:
-        return True  # only a channel's admins can post in it
+    # Only admins post in a channel (the post comes from the channel itself) and an anonymous
+    # admin speaks as the group itself. Anyone else, such as a subscriber pressing a button
+    # under a channel's alert, is asked about.
     if sender_chat is not None:
-        return sender_chat.id == chat.id  # an anonymous admin speaks as the group itself
+        return sender_chat.id == chat.id
     if user is None:
         return False
     try:

@@ -241,6 +241,35 @@ async def test_anonymous_admins_and_channels_act_for_their_own_chat_only(
         assert owners == {f"telegram:{group_a}"}
 
 
+async def test_only_a_channels_admins_may_press_its_alert_buttons(
+    tmp_path: Path, telegram: FakeTelegram, shop: DemoShop
+) -> None:
+    """Anyone who reads a channel can press the buttons under its alerts; a subscriber who is
+    not an admin must not stop the channel's watch."""
+    channel = -100704
+    async with running(tmp_path, telegram) as h:
+        made = await h.say(channel, ALICE, f"/track {shop.url('kettle')}", "channel")
+        assert made.text.startswith("Now tracking #1:")
+        shop.set_price("kettle", Decimal("19.00"))
+        h.next_interval()
+        assert (await h.runtime.check_once()).alerts == 1
+        assert (await h.runtime.deliver_once()).sent == 1
+        alert = telegram.sent(channel)[-1]
+        stop = alert.buttons[-1]["callback_data"]
+
+        telegram.push_callback(channel, BOB, alert.message_id, stop)
+        await telegram.wait_until(lambda: telegram.answered_callbacks)
+        [refused] = telegram.answered_callbacks
+        assert refused.text is not None and "only they or a chat admin" in refused.text
+        assert (await h.watch(1)).active
+
+        telegram.make_admin(channel, ALICE)
+        telegram.push_callback(channel, ALICE, alert.message_id, stop)
+        await telegram.wait_until(lambda: len(telegram.answered_callbacks) == 2)
+        await telegram.wait_until(lambda: telegram.edits)
+        assert not (await h.watch(1)).active
+
+
 async def test_unknown_commands_are_answered_only_when_addressed_to_this_bot_in_groups(
     tmp_path: Path, telegram: FakeTelegram
 ) -> None:
