@@ -7,10 +7,11 @@ from datetime import timedelta
 from core.chat.call import Call
 from core.chat.params import TargetSpec, watch_id
 from core.chat.registry import Param
-from core.errors import NotFoundForUser, PermissionDenied, UsageError
+from core.errors import NotFoundForUser, PermissionDenied, SoldOutNoPrice, UsageError
 from core.model import (
     DEVIATION_RULES,
     Availability,
+    Observation,
     Product,
     ProductStatus,
     Rule,
@@ -95,3 +96,18 @@ def fresh(call: Call, product: Product | None) -> bool:
         return False
     window = min(call.config.check_interval, FRESH_FOR)
     return call.services.clock.now() - product.last_success_at < window
+
+
+async def page_observation(
+    call: Call, url: str, selector: str | None, product: Product | None, *, restock_ok: bool
+) -> Observation | None:
+    """A reading of the page now; None when the product was read moments ago (see fresh)."""
+    if fresh(call, product):
+        return None
+    timeout = call.config.read_timeout.total_seconds()
+    read = await call.services.reader.read(url, selector=selector, within=timeout)
+    observation = read.observation
+    assert observation is not None  # nothing was known, so the page was read in full
+    if observation.price is None and not restock_ok:
+        raise SoldOutNoPrice()
+    return observation

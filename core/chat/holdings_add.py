@@ -12,10 +12,10 @@ from decimal import Decimal
 
 from core.chat import params
 from core.chat.call import Call, Market
-from core.chat.common import describe_product
+from core.chat.common import describe_product, page_observation
 from core.chat.holdings import market_of
 from core.chat.registry import CommandFamily, Param
-from core.errors import LimitReached, SoldOutNoPrice, UsageError
+from core.errors import LimitReached, UsageError
 from core.market import CardPrinting, SourceError
 from core.model import Product, RuleKind
 from core.money import Money
@@ -209,18 +209,16 @@ async def _add_card(call: Call, item: Wanted, printing: CardPrinting) -> Reply:
 
 async def _add_page(call: Call, item: Wanted) -> Reply:
     url = params.link(item.what)
-    timeout = call.config.read_timeout.total_seconds()
-    read = await call.services.reader.read(url, within=timeout)
-    observation = read.observation
-    assert observation is not None
-    if observation.price is None:
-        raise SoldOutNoPrice()
+    async with call.uow() as uow:
+        known = await uow.products.get_by_url(url)
+    observation = await page_observation(call, url, None, known, restock_ok=False)
     now = call.services.clock.now()
     async with call.uow() as uow:
         product = await uow.products.get_or_add(
             Product(None, url, next_check_at=now + call.config.check_interval)
         )
-        await record_observation(uow, product, observation, now, call.config.alert_policy)
+        if observation is not None:
+            await record_observation(uow, product, observation, now, call.config.alert_policy)
         stored = await uow.items.get_or_add(
             MarketItem(
                 None,

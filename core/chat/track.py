@@ -11,13 +11,13 @@ from core.chat.call import Call
 from core.chat.common import (
     describe_product,
     ensure_may_change,
-    fresh,
+    page_observation,
     resolve_rule,
     watch_in_chat,
     watch_param,
 )
 from core.chat.registry import CommandFamily, Param
-from core.errors import LimitReached, SoldOutNoPrice, UsageError
+from core.errors import LimitReached, UsageError
 from core.model import ChatKind, Observation, Product, Rule, RuleKind, Watch
 from core.ports import UnitOfWork
 from core.recording import baseline_watch, record_observation
@@ -56,7 +56,7 @@ async def track(call: Call, link: str, target: params.TargetSpec) -> Reply:
         RuleKind.RESTOCK
     )
     selector = product.css_selector if product is not None else None
-    observation = await _observation(call, link, selector, product, restock_ok=restock)
+    observation = await page_observation(call, link, selector, product, restock_ok=restock)
     currency = observation.currency if observation is not None else product and product.currency
     rule = resolve_rule(target, currency) if target.given or existing is None else None
     saved = await _save(call, link, selector, observation, existing, rule)
@@ -169,21 +169,6 @@ async def _within_limits(call: Call, uow: UnitOfWork) -> None:
             f"This server already tracks {server_limit} products, the most allowed. Ask its "
             "members to /untrack some first."
         )
-
-
-async def _observation(
-    call: Call, url: str, selector: str | None, product: Product | None, *, restock_ok: bool
-) -> Observation | None:
-    """A reading of the page now; None when the product was read moments ago."""
-    if fresh(call, product):
-        return None
-    timeout = call.config.read_timeout.total_seconds()
-    read = await call.services.reader.read(url, selector=selector, within=timeout)
-    observation = read.observation
-    assert observation is not None  # nothing was known, so the page was read in full
-    if observation.price is None and not restock_ok:
-        raise SoldOutNoPrice()
-    return observation
 
 
 async def _save(

@@ -361,3 +361,17 @@ async def test_the_portfolio_chart_does_not_dip_when_a_source_fails(world):
     chart = await dispatcher.handle_text(ANN, "/holdings chart")
     assert chart.text.startswith("Portfolio value in USD (3 days):")
     assert "now $24,000.00, lowest $24,000.00" in chart.text and "Also held in EUR" in chart.text
+
+
+async def test_a_page_read_moments_ago_is_not_fetched_again_to_add_it(world):
+    dispatcher, _, clock, *_ = world
+    fetcher = dispatcher._services.reader._fetcher
+    await dispatcher.handle_text(ANN, f"/holdings add {SNEAKER}")
+    assert fetcher.fetches == [SNEAKER]
+    clock.advance(minutes=2)
+    added = await dispatcher.handle_text(BOB, f"/holdings add {SNEAKER} @280")
+    assert "Added #2: 1 × Air Jordan 1 Chicago" in added.text and "$300.00" in added.text
+    assert fetcher.fetches == [SNEAKER]  # the product read two minutes ago is used as it is
+    clock.advance(hours=1)
+    await dispatcher.handle_text(BOB, f"/holdings add {SNEAKER}")
+    assert fetcher.fetches == [SNEAKER, SNEAKER]  # an old reading is not
