@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 
 from adapters.sources.limits import RateLimit, shared_throttle
+from adapters.web.decoding import ACCEPT_ENCODING, DecodingFailed, read_capped
+from core.errors import NotAProductPage, TooLarge
 from core.market import SourceError, SourceRateLimited
 
 log = logging.getLogger(__name__)
@@ -90,7 +92,13 @@ class SourceHttp:
         self._default_pause = default_pause
         self._max_body_bytes = max_body_bytes
         self._client = httpx.AsyncClient(
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
+            headers={
+                "User-Agent": USER_AGENT,
+                "Accept": "application/json",
+                # Only codings read_capped can inflate a step at a time.
+                "Accept-Encoding": ACCEPT_ENCODING,
+                **(headers or {}),
+            },
             timeout=httpx.Timeout(timeout),
             follow_redirects=True,
             max_redirects=3,
@@ -146,27 +154,20 @@ class SourceHttp:
                 )
                 response = await self._client.send(request, stream=True)
                 try:
-                    body = await self._read(response)
+                    # Read raw and inflated in bounded steps: httpx inflates a whole chunk at
+                    # once, so the cap alone would not stop a compression bomb.
+                    body = await read_capped(response, self._max_body_bytes)
                 finally:
                     await response.aclose()
         except (TimeoutError, httpx.TimeoutException):
             raise SourceError(self.source, "timeout") from None
-        except httpx.DecodingError:
+        except (TooLarge, NotAProductPage, DecodingFailed):
+            # Bigger than any card answer, or in a coding nobody asked for: broken or hostile.
             raise SourceError(self.source, "malformed") from None
         except httpx.HTTPError as error:
             log.info("%s unreachable: %r", self.source, error)
             raise SourceError(self.source, "unavailable") from None
         return Reply(self.source, response.status_code, body, response.headers)
-
-    async def _read(self, response: httpx.Response) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > self._max_body_bytes:
-                raise SourceError(self.source, "malformed")
-            chunks.append(chunk)
-        return b"".join(chunks)
 
 
 def failure_reason(status: int) -> str:

@@ -13,8 +13,9 @@ from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 import brotli
+import httpx
 
-from core.errors import NotAProductPage
+from core.errors import NotAProductPage, TooLarge
 
 OUTPUT_STEP = 64 * 1024
 
@@ -153,3 +154,24 @@ def decoder_for(content_encoding: str | None) -> Decoder:
                 f"The shop sent the page in an encoding I cannot read ({coding})."
             )
     return decoders[0] if len(decoders) == 1 else _Chain(decoders)
+
+
+async def read_capped(response: httpx.Response, limit: int) -> bytes:
+    """The decoded body of a streamed response; TooLarge as soon as it passes `limit` bytes.
+    Also raises what decoder_for and a decoder do (NotAProductPage, DecodingFailed)."""
+    decoder = decoder_for(response.headers.get("content-encoding"))
+    # Pieces joined once at the end: one copy of a page of a megabyte or two, not two.
+    pieces: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_raw():
+        for piece in decoder.feed(chunk):
+            size += len(piece)
+            if size > limit:
+                raise TooLarge()
+            pieces.append(piece)
+    for piece in decoder.finish():
+        size += len(piece)
+        if size > limit:
+            raise TooLarge()
+        pieces.append(piece)
+    return b"".join(pieces)

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from adapters.web.botwall import is_bot_wall
-from adapters.web.decoding import ACCEPT_ENCODING, DecodingFailed, decoder_for
+from adapters.web.decoding import ACCEPT_ENCODING, DecodingFailed, decoder_for, read_capped
 from adapters.web.guard import GuardedResolver
 from adapters.web.policy import FetchPolicy
 from adapters.web.politeness import HostGate, HostGates, backoff_delay, parse_retry_after
@@ -268,7 +268,7 @@ class HttpFetcher(Fetcher):
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self._policy.max_bytes:
             raise TooLarge()  # before reading a byte of it
-        body = await _read_capped(response, self._policy.max_bytes)
+        body = await read_capped(response, self._policy.max_bytes)
         if not media_type and not _looks_like_page(body):
             raise NotAProductPage()
         if is_bot_wall(headers, body):
@@ -281,26 +281,6 @@ class HttpFetcher(Fetcher):
             etag=headers.get("etag"),
             last_modified=headers.get("last-modified"),
         )
-
-
-async def _read_capped(response: httpx.Response, limit: int) -> bytes:
-    """The decoded body; TooLarge as soon as it passes `limit` bytes."""
-    decoder = decoder_for(response.headers.get("content-encoding"))
-    # Pieces joined once at the end: one copy of a page of a megabyte or two, not two.
-    pieces: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_raw():
-        for piece in decoder.feed(chunk):
-            size += len(piece)
-            if size > limit:
-                raise TooLarge()
-            pieces.append(piece)
-    for piece in decoder.finish():
-        size += len(piece)
-        if size > limit:
-            raise TooLarge()
-        pieces.append(piece)
-    return b"".join(pieces)
 
 
 async def _read_quietly(response: httpx.Response, limit: int) -> bytes:

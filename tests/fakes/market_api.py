@@ -10,8 +10,10 @@ import asyncio
 import enum
 import json
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -32,6 +34,7 @@ class Fault(enum.Enum):
     MISSING_FIELDS = "well-formed, but without the fields the API always sends"
     SERVER_ERROR = "500"
     UNKNOWN = "the API's own not-found answer"
+    GZIP_BOMB = "64 KB of gzip that inflates to 64 MB"
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +279,12 @@ class MarketApi:
                 return web.Response(status=500, text="Internal Server Error")
             case Fault.UNKNOWN:
                 return self._not_found(route, request, body)
+            case Fault.GZIP_BOMB:
+                return web.Response(
+                    body=_gzip_bomb(),
+                    content_type="application/json",
+                    headers={"Content-Encoding": "gzip"},
+                )
 
     def _hollow(self, route: str) -> web.Response:
         """An answer in the right envelope without what the API always sends."""
@@ -433,6 +442,13 @@ class MarketApi:
             ] == currency:
                 return _json(entry)
         return _json({"statusCode": 404, "message": "Product not found"}, 404)
+
+
+@cache
+def _gzip_bomb() -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    zeros = b"\0" * (1 << 20)
+    return b"".join(packer.compress(zeros) for _ in range(64)) + packer.flush()
 
 
 def _fuzzy_match(name: str, typed: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -24,7 +25,7 @@ from adapters.sources import (
     build_stockx_market,
     seller_fee,
 )
-from adapters.sources.http import USER_AGENT, retry_after_seconds
+from adapters.sources.http import USER_AGENT, SourceHttp, retry_after_seconds
 from adapters.sources.limits import RateLimit
 from adapters.sources.scryfall import ACCEPT, COLLECTION_BATCH
 from adapters.sources.scryfall import DEFAULT_LIMITS as SCRYFALL_LIMITS
@@ -695,6 +696,24 @@ async def test_an_unreachable_source_is_unavailable(clock: FakeClock) -> None:
     finally:
         await source.aclose()
     assert failure.value.reason == "unavailable"
+
+
+async def test_a_gzip_bomb_is_malformed_with_bounded_memory(api: MarketApi) -> None:
+    api.inject("scryfall.named", Fault.GZIP_BOMB)
+    http = SourceHttp(
+        "scryfall", api.url("scryfall"), limits={"cards": FAST}, max_body_bytes=1_000_000
+    )
+    tracemalloc.start()
+    try:
+        with pytest.raises(SourceError) as failure:
+            await http.request("GET", "cards/named", bucket="cards")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        await http.aclose()
+    assert failure.value.reason == "malformed"
+    # 64 MB once inflated; reading stops at the cap instead of inflating a chunk at a time.
+    assert peak < 8_000_000
 
 
 def test_retry_after_reads_seconds_and_http_dates() -> None:
