@@ -241,6 +241,10 @@ class HoldingRepository(abc.ABC):
         """The chat's active holdings, oldest first."""
 
     @abc.abstractmethod
+    async def count_in_chat(self, address: ChatAddress) -> int:
+        """The chat's active holdings, counted (the per-chat limit)."""
+
+    @abc.abstractmethod
     async def for_items(self, item_ids: Sequence[int]) -> dict[int, list[Holding]]:
         """Active holdings of each item (every id present)."""
 

@@ -387,6 +387,11 @@ _HOLDINGS_IN_CHAT = _ACTIVE_HOLDINGS.where(
     holdings.c.platform == bindparam("platform"), holdings.c.chat_id == bindparam("chat_id")
 )
 _HOLDING_IN_CHAT = _HOLDINGS_IN_CHAT.where(holdings.c.id == bindparam("holding_id"))
+_COUNT_IN_CHAT = select(func.count()).where(
+    holdings.c.active == true(),
+    holdings.c.platform == bindparam("platform"),
+    holdings.c.chat_id == bindparam("chat_id"),
+)
 _HOLDINGS_OF_ITEMS = _ACTIVE_HOLDINGS.where(
     holdings.c.item_id.in_(bindparam("ids", expanding=True))
 )
@@ -443,6 +448,9 @@ class SqlHoldingRepository(SqlRepository, HoldingRepository):
     async def list_in_chat(self, address: ChatAddress) -> list[Holding]:
         params = _chat(address)
         return [_holding(row) for row in await self._execute(_HOLDINGS_IN_CHAT, params)]
+
+    async def count_in_chat(self, address: ChatAddress) -> int:
+        return int((await self._execute(_COUNT_IN_CHAT, _chat(address))).scalar_one())
 
     async def for_items(self, item_ids: Sequence[int]) -> dict[int, list[Holding]]:
         found: dict[int, list[Holding]] = {item_id: [] for item_id in item_ids}

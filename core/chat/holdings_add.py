@@ -20,6 +20,7 @@ from core.market import CardPrinting, SourceError
 from core.model import Product, RuleKind
 from core.money import Money
 from core.portfolio import Holding, ItemKind, MarketItem
+from core.ports import UnitOfWork
 from core.recording import record_observation
 from core.reply import Button, Reply
 from core.urls import looks_like_url
@@ -86,11 +87,7 @@ async def holdings_add(call: Call, item: Wanted) -> Reply:
     """
     market = market_of(call)
     async with call.uow() as uow:
-        held = await uow.holdings.list_in_chat(call.ctx.address)
-    if len(held) >= market.max_holdings_per_chat:
-        raise LimitReached(
-            f"This chat already holds {market.max_holdings_per_chat} items, the most allowed."
-        )
+        await _within_limit(call, uow)
     if looks_like_url(item.what):
         return await _add_page(call, item)
     printings = await _search(market, item.what)
@@ -135,6 +132,17 @@ async def holdings_pick(call: Call, token: str, choice: int) -> Reply:
         )
     item = Wanted(stored["what"], stored["quantity"], spec, stored["finish"], stored["condition"])
     return await _add_card(call, item, printings[choice - 1])
+
+
+async def _within_limit(call: Call, uow: UnitOfWork) -> None:
+    """Checked before a search and again when saving: a choice offered before the chat
+    reached its limit is refused after."""
+    limit = market_of(call).max_holdings_per_chat
+    if await uow.holdings.count_in_chat(call.ctx.address) >= limit:
+        raise LimitReached(
+            f"This chat already holds {limit} items, the most allowed. Remove one with "
+            "/holdings remove <holding> first."
+        )
 
 
 async def _search(market: Market, name: str) -> list[CardPrinting]:
@@ -238,6 +246,7 @@ async def _add_page(call: Call, item: Wanted) -> Reply:
 async def _save(call: Call, item: Wanted, stored: MarketItem) -> Reply:
     now = call.services.clock.now()
     async with call.uow() as uow:
+        await _within_limit(call, uow)
         current = (await uow.items.get_many([stored.id or 0]))[stored.id or 0]
         latest = current.price
         cost = _cost(item, latest.price.currency if latest else market_of(call).currency)

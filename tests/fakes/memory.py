@@ -564,6 +564,9 @@ class MemoryHoldingRepository(_MemoryRepository, HoldingRepository):
     async def list_in_chat(self, address: ChatAddress) -> list[Holding]:
         return self._active(lambda h: _same_chat(h.address, address))
 
+    async def count_in_chat(self, address: ChatAddress) -> int:
+        return len(await self.list_in_chat(address))
+
     async def for_items(self, item_ids: Sequence[int]) -> dict[int, list[Holding]]:
         return {i: self._active(lambda h, i=i: h.item_id == i) for i in item_ids}
 

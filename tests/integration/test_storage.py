@@ -1922,6 +1922,24 @@ async def test_holdings_are_seen_only_in_their_chat_oldest_first(backend: Backen
     assert [h.id for h in listed] == [in_group, in_topic]
 
 
+async def test_holdings_are_counted_in_their_chat_when_active(backend: Backend) -> None:
+    bolt = await store_item(backend, a_card())
+    lotus = await store_item(backend, a_card("5f0e0a9c"))
+    await add_holding(backend, a_holding(ALICE, lotus, GROUP))
+    await add_holding(backend, a_holding(BOB, bolt, GROUP_TOPIC))
+    await add_holding(backend, a_holding(BOB, lotus, GROUP_TOPIC))
+    await add_holding(backend, a_holding(ALICE, bolt, GROUP, active=False))
+    await add_holding(backend, a_holding(ALICE, bolt, DM))
+
+    async with backend.factory() as uow:
+        # Every thread of the chat shares its holdings, and so its count.
+        assert await uow.holdings.count_in_chat(GROUP) == 3
+        assert await uow.holdings.count_in_chat(GROUP_TOPIC) == 3
+        assert await uow.holdings.count_in_chat(DM) == 1
+        assert await uow.holdings.count_in_chat(OTHER_GROUP) == 0
+        assert await uow.holdings.count_in_chat(GROUP_ON_DISCORD) == 0
+
+
 async def test_holdings_for_items_are_active_ones_of_every_chat(backend: Backend) -> None:
     bolt = await store_item(backend, a_card())
     lotus = await store_item(backend, a_card("5f0e0a9c"))

@@ -3,6 +3,7 @@ on market moves and on an ask above the market, /card and /sell; bad values save
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -375,3 +376,20 @@ async def test_a_page_read_moments_ago_is_not_fetched_again_to_add_it(world):
     clock.advance(hours=1)
     await dispatcher.handle_text(BOB, f"/holdings add {SNEAKER}")
     assert fetcher.fetches == [SNEAKER, SNEAKER]  # an old reading is not
+
+
+async def test_choices_offered_before_the_chat_reached_its_limit_are_refused_after(world):
+    dispatcher, uow, *_ = world
+    services = dispatcher._services
+    small = replace(services.market, max_holdings_per_chat=1)
+    dispatcher = Dispatcher(services.registry, replace(services, market=small))
+    offer = await dispatcher.handle_text(ANN, "/holdings add Black Lotus")
+    assert "Which 'Black Lotus' do you hold?" in offer.text
+    assert "Added #1" in (await dispatcher.handle_text(ANN, "/holdings add Pikachu")).text
+    late = await dispatcher.handle_action(ANN, offer.buttons[0].action)
+    assert late.is_error and "already holds 1 items, the most allowed" in late.text
+    assert "/holdings remove <holding>" in late.text
+    again = await dispatcher.handle_text(ANN, "/holdings add Pikachu")
+    assert again.is_error and "the most allowed" in again.text
+    assert [h.item_id for h in await holdings_of(uow)] == [1]
+    assert "Added" in (await dispatcher.handle_text(BOB, "/holdings add Pikachu")).text
