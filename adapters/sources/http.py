@@ -5,12 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -18,6 +15,7 @@ import httpx
 
 from adapters.sources.limits import RateLimit, shared_throttle
 from adapters.web.decoding import ACCEPT_ENCODING, DecodingFailed, read_capped
+from adapters.web.politeness import parse_retry_after
 from core.errors import NotAProductPage, TooLarge
 from core.market import SourceError, SourceRateLimited
 
@@ -127,7 +125,9 @@ class SourceHttp:
             reply = await self._exchange(method, path, params, json_body)
             if reply.status != 429:
                 break
-            retry_after = retry_after_seconds(reply.headers.get("Retry-After"))
+            retry_after = parse_retry_after(
+                reply.headers.get("Retry-After"), server_date=reply.headers.get("Date")
+            )
             # Everyone using this source waits too: hammering a source after its 429 gets
             # pricebot blocked (Scryfall bans, YGOPRODeck blocks for an hour).
             throttle.pause(retry_after if retry_after is not None else self._default_pause)
@@ -177,24 +177,3 @@ def failure_reason(status: int) -> str:
     if 400 <= status < 500:
         return "rejected"  # the source refused the request itself
     return "unavailable"
-
-
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """Retry-After as seconds: a number of seconds or an HTTP date; None when absent or
-    unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)

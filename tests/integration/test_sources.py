@@ -25,11 +25,12 @@ from adapters.sources import (
     build_stockx_market,
     seller_fee,
 )
-from adapters.sources.http import USER_AGENT, SourceHttp, retry_after_seconds
+from adapters.sources.http import USER_AGENT, SourceHttp
 from adapters.sources.limits import RateLimit
 from adapters.sources.scryfall import ACCEPT, COLLECTION_BATCH
 from adapters.sources.scryfall import DEFAULT_LIMITS as SCRYFALL_LIMITS
 from adapters.sources.ygoprodeck import DEFAULT_LIMITS as YGOPRODECK_LIMITS
+from adapters.web.politeness import parse_retry_after
 from core.market import MarketQuote, SourceError, SourceRateLimited
 from core.money import Money
 from tests.fakes.clock import FakeClock
@@ -718,9 +719,13 @@ async def test_a_gzip_bomb_is_malformed_with_bounded_memory(api: MarketApi) -> N
 
 def test_retry_after_reads_seconds_and_http_dates() -> None:
     now = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
-    assert retry_after_seconds("30") == 30.0
+    date = format_datetime(now, usegmt=True)  # the reply's Date header
+    assert parse_retry_after("30", server_date=date) == 30.0
     assert (
-        retry_after_seconds(format_datetime(now + timedelta(seconds=45), usegmt=True), now) == 45.0
+        parse_retry_after(
+            format_datetime(now + timedelta(seconds=45), usegmt=True), server_date=date
+        )
+        == 45.0
     )
-    assert retry_after_seconds("soon") is None
-    assert retry_after_seconds(None) is None
+    assert parse_retry_after("soon", server_date=date) is None
+    assert parse_retry_after(None) is None
