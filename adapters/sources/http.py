@@ -89,22 +89,35 @@ class SourceHttp:
         self._max_inline_wait = max_inline_wait
         self._default_pause = default_pause
         self._max_body_bytes = max_body_bytes
-        self._client = httpx.AsyncClient(
-            headers={
-                "User-Agent": USER_AGENT,
-                "Accept": "application/json",
-                # Only codings read_capped can inflate a step at a time.
-                "Accept-Encoding": ACCEPT_ENCODING,
-                **(headers or {}),
-            },
-            timeout=httpx.Timeout(timeout),
-            follow_redirects=True,
-            max_redirects=3,
-            trust_env=False,  # no proxy settings from the environment in a market lookup
-        )
+        self._headers = {
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+            # Only codings read_capped can inflate a step at a time.
+            "Accept-Encoding": ACCEPT_ENCODING,
+            **(headers or {}),
+        }
+        # Opened on the first request: every process builds every source, and `pricebot
+        # check` or a chat command often uses none of them.
+        self._client: httpx.AsyncClient | None = None
+        self._closed = False
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        self._closed = True
+        if self._client is not None:
+            await self._client.aclose()
+
+    def _connection(self) -> httpx.AsyncClient:
+        if self._client is None:
+            if self._closed:
+                raise RuntimeError(f"{self.source}: requested after aclose()")
+            self._client = httpx.AsyncClient(
+                headers=self._headers,
+                timeout=httpx.Timeout(self.timeout),
+                follow_redirects=True,
+                max_redirects=3,
+                trust_env=False,  # no proxy settings from the environment in a market lookup
+            )
+        return self._client
 
     async def request(
         self,
@@ -149,10 +162,11 @@ class SourceHttp:
             # One bound for connect, headers and body alike: httpx's timeouts are per phase,
             # and a server trickling bytes would slip through them.
             async with asyncio.timeout(self.timeout):
-                request = self._client.build_request(
+                client = self._connection()
+                request = client.build_request(
                     method, self.url(path), params=params, json=json_body
                 )
-                response = await self._client.send(request, stream=True)
+                response = await client.send(request, stream=True)
                 try:
                     # Read raw and inflated in bounded steps: httpx inflates a whole chunk at
                     # once, so the cap alone would not stop a compression bomb.

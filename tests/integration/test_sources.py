@@ -13,6 +13,7 @@ from decimal import Decimal
 from email.utils import format_datetime
 from typing import Any
 
+import httpx
 import pytest
 
 from adapters.sources import (
@@ -685,6 +686,33 @@ async def test_answers_are_kept_for_a_day(kind: str, api: MarketApi, clock: Fake
         assert len(api.seen(call.route)) == 2
     finally:
         await source.aclose()
+
+
+async def test_sources_open_no_client_until_their_first_request(
+    api: MarketApi, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[httpx.AsyncClient] = []
+
+    class CountedClient(httpx.AsyncClient):
+        def __init__(self, **options: Any) -> None:
+            super().__init__(**options)
+            opened.append(self)
+
+    monkeypatch.setattr(httpx, "AsyncClient", CountedClient)
+    # `pricebot check` builds every source and may use none of them.
+    idle = [build(kind, api, clock) for kind in CALLS]
+    for source in idle:
+        await source.aclose()
+    assert opened == []
+
+    source = build("scryfall", api, clock)
+    try:
+        await CALLS["scryfall"].run(source)
+        await CALLS["scryfall"].run(source)  # answered from the cache
+        await source.search("Lightning Bolt")
+    finally:
+        await source.aclose()
+    assert len(opened) == 1 and opened[0].is_closed
 
 
 async def test_an_unreachable_source_is_unavailable(clock: FakeClock) -> None:
