@@ -38,9 +38,15 @@ class HoldingAlerts:
             # In the currency of the item's own price: the market it is valued at.
             stats = await uow.market_prices.stats(item.id or 0, item.price.price.currency, now)
         for holding in held:
+            # Both rules change the holding: the second starts from the first's result, and
+            # one update writes both (the update writes every column).
+            changed, moved = holding, 0
             if stats is not None:
-                sent += await self._deviation(uow, holding, item, stats, now)
-            sent += await self._reprice(uow, holding, item, now)
+                changed, moved = await self._deviation(uow, holding, item, stats, now)
+            changed, repriced = await self._reprice(uow, changed, item, now)
+            if changed is not holding:
+                await uow.holdings.update(changed)
+            sent += moved + repriced
         return sent
 
     async def _deviation(
@@ -50,17 +56,16 @@ class HoldingAlerts:
         item: MarketItem,
         stats: MarketStats,
         now: datetime,
-    ) -> int:
+    ) -> tuple[Holding, int]:
+        """The holding as the rule leaves it, and the alerts it wrote (0 or 1)."""
         percent, deviation = holding.alert_percent, stats.deviation
         if percent is None or deviation is None or stats.observations_30d < MIN_OBSERVATIONS:
-            return 0
+            return holding, 0
         away = abs(deviation) >= percent
         if not away:
-            if not holding.alert_armed:
-                await uow.holdings.update(replace(holding, alert_armed=True))
-            return 0
+            return (holding if holding.alert_armed else replace(holding, alert_armed=True)), 0
         if not holding.alert_armed or not await self._may_alert(uow, holding, now):
-            return 0
+            return holding, 0
         assert stats.current is not None and stats.mean_30d is not None
         average = Money(stats.mean_30d, stats.currency)
         way = "above" if deviation > 0 else "below"
@@ -76,27 +81,25 @@ class HoldingAlerts:
         )
         key = f"holding:{holding.id}:deviation:{stats.current.observed_at.isoformat()}"
         added = await uow.outbox.add(_message(holding, key, reply, now))
-        await uow.holdings.update(replace(holding, alert_armed=False, last_alert_at=now))
-        return int(added)
+        return replace(holding, alert_armed=False, last_alert_at=now), int(added)
 
     async def _reprice(
         self, uow: UnitOfWork, holding: Holding, item: MarketItem, now: datetime
-    ) -> int:
+    ) -> tuple[Holding, int]:
+        """The holding as the rule leaves it, and the alerts it wrote (0 or 1)."""
         if holding.ask is None or holding.ask_platform is None:
-            return 0
+            return holding, 0
         markets = await uow.marketplaces.for_item(item.id or 0)
         market = next((m for m in markets if m.platform == holding.ask_platform), None)
         lowest = market.lowest_ask if market is not None else None
         if lowest is None or lowest.currency != holding.ask.currency or lowest.amount <= 0:
-            return 0
+            return holding, 0
         percent = holding.alert_percent or DEFAULT_REPRICE_PERCENT
         above = (holding.ask.amount - lowest.amount) / lowest.amount * _HUNDRED
         if above < percent:
-            if not holding.ask_armed:
-                await uow.holdings.update(replace(holding, ask_armed=True))
-            return 0
+            return (holding if holding.ask_armed else replace(holding, ask_armed=True)), 0
         if not holding.ask_armed:
-            return 0
+            return holding, 0
         shown = above.quantize(Decimal("0.1"))
         reply = _reply(
             f"Reprice your ask: {_title(item)}",
@@ -108,8 +111,7 @@ class HoldingAlerts:
         )
         key = f"holding:{holding.id}:reprice:{lowest.amount}:{now.date().isoformat()}"
         added = await uow.outbox.add(_message(holding, key, reply, now))
-        await uow.holdings.update(replace(holding, ask_armed=False))
-        return int(added)
+        return replace(holding, ask_armed=False), int(added)
 
     async def _may_alert(self, uow: UnitOfWork, holding: Holding, now: datetime) -> bool:
         last = holding.last_alert_at

@@ -17,6 +17,7 @@ from core.holding_alerts import HoldingAlerts
 from core.market import CardPrinting, MarketplaceData, MarketQuote, SourceError
 from core.model import Availability, ChatAddress, ChatContext, Observation, UserRef
 from core.money import Money
+from core.portfolio import Holding, ItemKind, MarketItem, MarketPrice
 from core.reading import PageReader
 from core.refreshing import MarketRefresher
 from tests.fakes.clock import FakeClock
@@ -393,3 +394,48 @@ async def test_choices_offered_before_the_chat_reached_its_limit_are_refused_aft
     assert again.is_error and "the most allowed" in again.text
     assert [h.item_id for h in await holdings_of(uow)] == [1]
     assert "Added" in (await dispatcher.handle_text(BOB, "/holdings add Pikachu")).text
+
+
+async def test_one_evaluation_keeps_both_a_market_move_alert_and_a_rearmed_ask():
+    """A deviation alert and a re-armed ask in the same evaluation: both changes are kept
+    (writing the second from the holding as it was read would undo the first)."""
+    uow, now = MemoryUnitOfWorkFactory(), NOW
+    async with uow() as unit:
+        item = await unit.items.get_or_add(MarketItem(None, ItemKind.CARD, "Pikachu", "tcgdex"))
+        for days, amount in ((3, "20.00"), (2, "20.00"), (1, "20.00"), (0, "30.00")):
+            seen = MarketPrice(
+                item.id or 0,
+                "tcgdex",
+                "cardmarket",
+                "trend",
+                Money(Decimal(amount), "EUR"),
+                now - timedelta(days=days),
+            )
+            await unit.market_prices.add(seen)
+        item.price = seen
+        held = await unit.holdings.add(
+            Holding(
+                None,
+                ANN.user.key,
+                ANN.address,
+                item.id or 0,
+                1,
+                now - timedelta(days=5),
+                alert_percent=Decimal(15),
+                ask=Money(Decimal("25.00"), "EUR"),
+                ask_platform="stockx",
+                ask_armed=False,
+            )
+        )
+        lowest = Money(Decimal("25.00"), "EUR")
+        market = MarketplaceData("stockx", "p-1", lowest, None, None, None, None, Decimal(0), now)
+        await unit.marketplaces.put(item.id or 0, market)
+        await unit.commit()
+    async with uow() as unit:
+        assert await HoldingAlerts().evaluate(unit, item, now) == 1
+        await unit.commit()
+    [stored] = await holdings_of(uow)
+    assert stored.id == held.id
+    assert (stored.alert_armed, stored.last_alert_at) == (False, now)  # the move alerted
+    assert stored.ask_armed  # the ask is no longer above the market: re-armed
+
