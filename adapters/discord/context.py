@@ -71,7 +71,7 @@ def command_line(content: str, *, prefix: str, bot_id: int | None, private: bool
     "!track x" (with the configured prefix) and "@Bot track x" are commands anywhere; in a DM
     every message is for the bot (a bare link gets an offer to track it)."""
     text = content.strip()
-    mention = re.match(rf"<@!?{bot_id}>\s*", text) if bot_id is not None else None
+    mention = _mention(text, bot_id)
     if mention is not None:
         rest = text[mention.end() :]
         rest = rest.removeprefix(prefix) if rest.startswith(prefix) else rest.removeprefix("/")
@@ -84,3 +84,13 @@ def command_line(content: str, *, prefix: str, bot_id: int | None, private: bool
     if private and text:
         return text
     return None
+
+
+def mentions_bot(content: str, bot_id: int | None) -> bool:
+    """Whether a message starts by mentioning the bot ("@pricebot frobnicate" is for it even
+    when no such command exists; "!frobnicate" may be another bot's)."""
+    return _mention(content.strip(), bot_id) is not None
+
+
+def _mention(text: str, bot_id: int | None) -> re.Match[str] | None:
+    return re.match(rf"<@!?{bot_id}>\s*", text) if bot_id is not None else None

@@ -10,7 +10,12 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from adapters.discord.context import command_line, context_for_interaction, context_for_message
+from adapters.discord.context import (
+    command_line,
+    context_for_interaction,
+    context_for_message,
+    mentions_bot,
+)
 from adapters.discord.outgoing import (
     NO_MENTIONS,
     answer_interaction,
@@ -118,7 +123,8 @@ class DiscordHandlers:
             ctx = context_for_message(message)
             if self._line_reads_page(line):
                 await _typing(message.channel)
-            reply = await self.front_door.handle_text(ctx, line)
+            addressed = mentions_bot(message.content, bot_id)
+            reply = await self.front_door.handle_text(ctx, line, addressed=addressed)
             if reply is not None:
                 await send_to_channel(message.channel, reply, answering=message)
         except Exception as error:

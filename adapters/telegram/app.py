@@ -206,12 +206,18 @@ def build_application(bot: ExtBot[Any], front_door: ChatFrontDoor) -> Applicatio
 
 
 class _AddressedToThisBot(filters.MessageFilter):
-    """A command written /name@ThisBot (the bot's username is known once it is initialized)."""
+    """A command written /name@ThisBot."""
 
     def filter(self, message: Message) -> bool:
-        command = _command_word(message)
-        bot_name = message.get_bot().username if message.get_bot() else None
-        return bool(command and bot_name and command[1].lower() == bot_name.lower())
+        return _names_this_bot(message)
+
+
+def _names_this_bot(message: Message) -> bool:
+    """Whether the message is a command written /name@ThisBot (the bot's username is known
+    once it is initialized)."""
+    command = _command_word(message)
+    bot_name = message.get_bot().username if message.get_bot() else None
+    return bool(command and bot_name and command[1].lower() == bot_name.lower())
 
 
 def menu(registry: Registry, chat_kind: ChatKind) -> list[tuple[str, str]]:
@@ -252,7 +258,9 @@ class TelegramHandlers:
         thread_id = _topic_thread(message)
         try:
             chat_context = self._context_for_message(message, context.bot)
-            reply = await self._front_door.handle_text(chat_context, message.text)
+            reply = await self._front_door.handle_text(
+                chat_context, message.text, addressed=_names_this_bot(message)
+            )
             if reply is not None:
                 await send_reply(context.bot, message.chat.id, reply, message_thread_id=thread_id)
         except Exception as error:

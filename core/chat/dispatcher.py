@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 from core.chat.call import Call, Services
-from core.chat.registry import CommandSpec, Invocation, Registry, UnknownCommand, addressed
+from core.chat.registry import CommandSpec, Invocation, Registry, UnknownCommand
 from core.errors import LimitReached, PermissionDenied, PricebotError, UsageError
 from core.model import ChatContext, ChatKind
 from core.reply import Reply
@@ -30,10 +30,14 @@ class ChatFrontDoor(abc.ABC):
     registry: Registry
 
     @abc.abstractmethod
-    async def handle_text(self, ctx: ChatContext, text: str) -> Reply | None:
+    async def handle_text(
+        self, ctx: ChatContext, text: str, *, addressed: bool = False
+    ) -> Reply | None:
         """A message: a command line, or in a private chat anything else (a bare link gets
         an offer to track it). None when there is nothing to say (chatter in a group, a
-        command for another bot, a flood past its warning)."""
+        command for another bot, a flood past its warning). `addressed`: the message named
+        this bot in the platform's own way (Telegram's /cmd@ThisBot, a Discord mention), so
+        an unknown command in a group is answered instead of left to the other bots."""
 
     @abc.abstractmethod
     async def handle_action(self, ctx: ChatContext, action: str) -> Reply | None:
@@ -66,11 +70,13 @@ class Dispatcher(ChatFrontDoor):
         # that answering it cannot itself become a flood.
         self._warned = TokenBuckets(1, burst=1)
 
-    async def handle_text(self, ctx: ChatContext, text: str) -> Reply | None:
+    async def handle_text(
+        self, ctx: ChatContext, text: str, *, addressed: bool = False
+    ) -> Reply | None:
         try:
             invocation = self.registry.parse(text)
         except UnknownCommand as unknown:
-            if ctx.chat_kind is not ChatKind.PRIVATE and not addressed(text):
+            if ctx.chat_kind is not ChatKind.PRIVATE and not addressed:
                 return None  # most likely another bot's command, in a chat we share
             return await self._answer(ctx, None, unknown)
         except UsageError as error:

@@ -277,9 +277,3 @@ def split_command(text: str) -> tuple[str, str] | None:
     if not _NAME.fullmatch(name):
         return None
     return name, rest.strip()
-
-
-def addressed(text: str) -> bool:
-    """Whether a command line names the bot it is for ('/help@PricebotBot')."""
-    head = text.strip().split(" ", 1)[0]
-    return "@" in head

@@ -238,6 +238,20 @@ async def test_prefix_track_and_the_chart_button(
         assert discord.message(CHANNEL, alert.id)["components"]  # the alert keeps its buttons
 
 
+async def test_an_unknown_command_is_answered_only_when_it_mentions_the_bot(
+    tmp_path: Path, discord: FakeDiscord
+) -> None:
+    """Other bots share the "!" prefix, so "!frobnicate" is left to them; a mention is ours."""
+    async with running(tmp_path, discord):
+        discord.push_message(CHANNEL, ALICE, "!frobnicate", GUILD)
+        discord.push_message(CHANNEL, ALICE, f"<@{discord.application_id}> frobnicate", GUILD)
+        answer = await discord.wait_for_message(CHANNEL, timeout=15)
+        assert "I do not know the command /frobnicate" in shown(answer.payload)
+        discord.push_message(CHANNEL, ALICE, "!help", GUILD)
+        await discord.wait_for_message(CHANNEL, lambda m: m.id != answer.id, timeout=15)
+        assert len(discord.sent(CHANNEL)) == 2
+
+
 # ----- other users, other chats -------------------------------------------------------------------
 
 

@@ -85,7 +85,9 @@ class RecordingFrontDoor(ChatFrontDoor):
     def contexts_for(self, command: str) -> list[ChatContext]:
         return [ctx for ctx, text in self.texts if _command_word(text) == command]
 
-    async def handle_text(self, ctx: ChatContext, text: str) -> Reply | None:
+    async def handle_text(
+        self, ctx: ChatContext, text: str, *, addressed: bool = False
+    ) -> Reply | None:
         self.texts.append((ctx, text))
         word = _command_word(text)
         spec = self.registry.get(word)

@@ -270,7 +270,9 @@ async def test_group_chatter_and_other_bots_commands_get_no_answer(world):
     assert await dispatcher.handle_text(GROUP_ALICE, "good morning") is None
     assert await dispatcher.handle_text(GROUP_ALICE, KETTLE) is None
     assert await dispatcher.handle_text(GROUP_ALICE, "/frobnicate") is None
-    addressed = await dispatcher.handle_text(GROUP_ALICE, "/frobnicate@PricebotTestBot")
+    addressed = await dispatcher.handle_text(
+        GROUP_ALICE, "/frobnicate@PricebotTestBot", addressed=True
+    )
     assert addressed.is_error and "/help" in addressed.text
     private = await dispatcher.handle_text(ALICE, "/frobnicate")
     assert private.is_error and "/help" in private.text
