@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from decimal import Decimal
 
 from core.chat import params
 from core.chat.call import Call
@@ -12,8 +11,10 @@ from core.chat.common import ensure_owner_or_admin
 from core.chat.holdings import holding_in_chat, holding_param, market_of
 from core.chat.holdings_add import PER_SOURCE
 from core.chat.registry import CommandFamily, Param
-from core.errors import UsageError
-from core.market import CardPrinting, MarketplaceData, MarketQuote, MarketSource, SourceError
+from core.errors import PermissionDenied, UsageError
+from core.market import CardPrinting, MarketQuote, MarketSource, SourceError
+from core.portfolio import Holding
+from core.ports import UnitOfWork
 from core.reply import Button, Reply
 
 commands = CommandFamily("cards")
@@ -116,7 +117,8 @@ async def holdings_market(call: Call, holding: int, platform: str, reference: st
     /holdings market <holding> stockx <productId:variantId> (the ids of the product and the
     size in StockX's catalogue). /sell then ranks it, and /holdings ask compares your own ask
     with its lowest ask. A marketplace without an API is followed by adding its page with
-    /holdings add <link>.
+    /holdings add <link>. Everyone who holds the same item shares its market there, so an
+    item already followed for others keeps its reference.
     """
     market = market_of(call)
     api = market.marketplaces.get(platform)
@@ -130,19 +132,43 @@ async def holdings_market(call: Call, holding: int, platform: str, reference: st
         found = await holding_in_chat(uow, call, holding)
         await ensure_owner_or_admin(call, found.owner, f"#{holding}")
         item = (await uow.items.get_many([found.item_id]))[found.item_id]
-        currency = item.price.price.currency if item.price else market.currency
-        fee = market.fees.get(platform, Decimal(0))
-        now = call.services.clock.now()
-        followed = MarketplaceData(platform, reference, None, None, None, None, None, fee, now)
-        await uow.marketplaces.put(item.id or 0, replace(followed, currency=currency))
-        await uow.commit()
-    report = await market.refresher.refresh([item])
-    if report.failures:
-        return Reply.say(
-            f"Following #{holding} on {platform}, but {platform} did not answer just now; I will "
-            "ask again at the next refresh."
+        await _may_follow(call, uow, found, platform, reference)
+    currency = item.price.price.currency if item.price else market.currency
+    try:
+        data = await api.market(reference, currency)
+    except ValueError:
+        raise UsageError(
+            f"{platform} gives no market data in {currency}, the currency #{holding} is priced "
+            f"in. Add its {platform} page with /holdings add <link> instead."
+        ) from None
+    if data is None:
+        raise UsageError(
+            f"{platform} knows no item '{reference}'. Check the ids (productId:variantId, the "
+            f"product and its size in {platform}'s catalogue) and send the command again."
         )
+    async with call.uow() as uow:
+        await _may_follow(call, uow, found, platform, reference)  # nobody took it meanwhile
+        await uow.marketplaces.put(item.id or 0, replace(data, currency=data.currency or currency))
+        await uow.commit()
     return await sell(call, holding)
+
+
+async def _may_follow(
+    call: Call, uow: UnitOfWork, held: Holding, platform: str, reference: str
+) -> None:
+    """An item's market on a platform is one row shared by everyone who holds the item: it
+    is pointed elsewhere only when no one else holds the item (or by a bot operator)."""
+    known = [m for m in await uow.marketplaces.for_item(held.item_id) if m.platform == platform]
+    if not known or known[0].item_ref == reference or call.owner in call.config.bot_admins:
+        return
+    holders = (await uow.holdings.for_items([held.item_id]))[held.item_id]
+    if all(h.owner == held.owner for h in holders):
+        return
+    raise PermissionDenied(
+        f"Others hold this item too, and it is followed on {platform} as '{known[0].item_ref}' "
+        f"for all of them, so I kept that. /sell {held.id} shows its market there; if it is the "
+        "wrong item, ask this bot's operator to change it."
+    )
 
 
 async def _priced(

@@ -4,7 +4,8 @@ console or the fake Telegram server as the chat.
 
 The story: add a card by name and pick its printing, see the portfolio at market price, ask
 for market-move alerts; the market moves over a month of refreshes and the alert arrives
-once; /card puts the markets side by side. And a source that fails during a refresh."""
+once; /card puts the markets side by side. And a source that fails during a refresh, and a
+holding followed on StockX only at a reference StockX knows."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from bot.settings import Settings, load_settings
 from core.portfolio import MarketItem
 from core.refreshing import RefreshReport
 from tests.fakes.clock import FakeClock
-from tests.fakes.market_api import Fault, MarketApi
+from tests.fakes.market_api import STOCKX_API_KEY, STOCKX_TOKEN, Fault, MarketApi
 from tests.fakes.telegram_server import FakeTelegram, SentMessage
 
 # The day after the date of the ECB fixture's rates (2026-12-04: 1 EUR = 1.1642 USD).
@@ -36,6 +37,8 @@ CARD = "Lightning Bolt"  # four printings in the Scryfall fixture
 STA = "77c6fa74-5543-42ac-9ead-0e890b188e99"
 TOKEN = "123456:TEST-TOKEN"
 ALICE = 111
+# A size StockX's catalogue knows (tests/fixtures/sources/stockx): lowest ask $238, bid $205.
+SNEAKER = "b0a4d3f8-6f1e-4c2d-9a7b-2e5c8d1f3a64:c1e2f3a4-5b6c-4d7e-8f90-a1b2c3d4e5f6"
 
 
 @pytest.fixture
@@ -161,10 +164,12 @@ class TelegramFront:
 
 
 @asynccontextmanager
-async def on_the_console(tmp_path: Path, api: MarketApi) -> AsyncIterator[tuple[World, Front]]:
+async def on_the_console(
+    tmp_path: Path, api: MarketApi, **overrides: Any
+) -> AsyncIterator[tuple[World, Front]]:
     clock = FakeClock(START)
     alerts = io.StringIO()
-    settings = market_settings(tmp_path, api)
+    settings = market_settings(tmp_path, api, **overrides)
     notifiers = {"console": ConsoleNotifier(alerts)}
     async with Runtime(settings, clock=clock, notifiers=notifiers) as runtime:
         yield World(runtime, clock, api), ConsoleFront(runtime, alerts)
@@ -330,3 +335,29 @@ async def test_a_source_failing_during_a_refresh_costs_nothing_but_freshness(
         listing = await front.say("/holdings")
         assert "$3.89 each (scryfall/tcgplayer, 0 min ago) = $7.78" in listing
         assert "stale" not in listing
+
+
+async def test_a_holding_follows_stockx_only_at_a_reference_stockx_knows(
+    tmp_path: Path, market_api: MarketApi
+) -> None:
+    stockx = {
+        "stockx_api": market_api.url("stockx"),
+        "stockx_api_key": STOCKX_API_KEY,
+        "stockx_token": STOCKX_TOKEN,
+    }
+    async with on_the_console(tmp_path, market_api, **stockx) as (world, front):
+        await add_two_bolts(front, world)
+        unknown = await front.say("/holdings market 1 stockx 0000:1111")
+        assert "stockx knows no item '0000:1111'" in unknown
+        assert await world.rows("SELECT id FROM marketplace_data") == []  # nothing unchecked
+
+        ranking = await front.say(f"/holdings market 1 stockx {SNEAKER}")
+        assert "1. stockx: lowest ask $238.00, fee 12.0% -> you net $209.44 each" in ranking
+        [row] = await world.rows(
+            "SELECT item_ref, currency, lowest_ask, highest_bid FROM marketplace_data"
+        )
+        assert (row.item_ref, row.currency) == (SNEAKER, "USD")
+        assert (float(row.lowest_ask), float(row.highest_bid)) == (238, 205)
+        # Asked in the currency the card is priced in, once per reference.
+        asked = [r.query for r in market_api.seen("stockx.market")]
+        assert asked == [{"currencyCode": "USD"}] * 2

@@ -59,16 +59,20 @@ class FakeRates(ExchangeRates):
 
 
 class FakeMarketplace(MarketplaceSource):
-    """A marketplace API: the market of each item reference, as the test sets it."""
+    """A marketplace API: the market of each item reference, as the test sets it; `failing`
+    makes every call raise it."""
 
     def __init__(self, platform: str = "stockx", fee: str = "0.12") -> None:
         self.platform = platform
         self.fee = Decimal(fee)
         self.markets: dict[str, tuple[str, str | None, str]] = {}  # ref -> (ask, bid, currency)
         self.asked: list[tuple[str, str]] = []
+        self.failing: SourceError | None = None
 
     async def market(self, item_ref: str, currency: str) -> MarketplaceData | None:
         self.asked.append((item_ref, currency))
+        if self.failing is not None:
+            raise self.failing
         if item_ref not in self.markets:
             return None
         ask, bid, code = self.markets[item_ref]

@@ -439,3 +439,40 @@ async def test_one_evaluation_keeps_both_a_market_move_alert_and_a_rearmed_ask()
     assert (stored.alert_armed, stored.last_alert_at) == (False, now)  # the move alerted
     assert stored.ask_armed  # the ask is no longer above the market: re-armed
 
+
+async def test_a_marketplace_reference_is_checked_before_anything_is_stored(world):
+    dispatcher, uow, *_ = world
+    stockx = dispatcher._services.market.marketplaces["stockx"]
+    await dispatcher.handle_text(ANN, "/holdings add Pikachu")
+    unknown = await dispatcher.handle_text(ANN, "/holdings market 1 stockx p-9:v-9")
+    assert unknown.is_error and "stockx knows no item 'p-9:v-9'" in unknown.text
+    assert "productId:variantId" in unknown.text
+    stockx.markets["p-1:v-10"] = ("21.00", "18.00", "EUR")
+    stockx.failing = SourceError("stockx", "timeout")
+    down = await dispatcher.handle_text(ANN, "/holdings market 1 stockx p-1:v-10")
+    assert down.is_error and "Try again in a few minutes" in down.text
+    async with uow() as unit:
+        assert await unit.marketplaces.for_item(1) == []  # nothing unchecked was stored
+
+
+async def test_an_item_followed_for_other_holders_keeps_its_marketplace_reference(world):
+    dispatcher, uow, *_ = world
+    stockx = dispatcher._services.market.marketplaces["stockx"]
+    stockx.markets["p-1:v-10"] = ("21.00", "18.00", "EUR")
+    stockx.markets["p-2:v-20"] = ("5.00", None, "EUR")
+    await dispatcher.handle_text(ANN, "/holdings add Pikachu")
+    await dispatcher.handle_text(ANN, "/holdings market 1 stockx p-2:v-20")
+    # Nobody else holds the item yet: its only holder may point it elsewhere.
+    ranking = await dispatcher.handle_text(ANN, "/holdings market 1 stockx p-1:v-10")
+    assert "1. stockx: lowest ask €21.00" in ranking.text
+    await dispatcher.handle_text(BOB, "/holdings add Pikachu")  # the same item, shared
+    taken = await dispatcher.handle_text(BOB, "/holdings market 2 stockx p-2:v-20")
+    assert taken.is_error and "followed on stockx as 'p-1:v-10'" in taken.text
+    assert "/sell 2" in taken.text and "operator" in taken.text
+    assert (await dispatcher.handle_text(ANN, "/holdings market 1 stockx p-2:v-20")).is_error
+    same = await dispatcher.handle_text(BOB, "/holdings market 2 stockx p-1:v-10")
+    assert "1. stockx: lowest ask €21.00" in same.text  # the same reference is fine
+    async with uow() as unit:
+        [row] = await unit.marketplaces.for_item(1)
+    assert row.item_ref == "p-1:v-10"
+    assert "lowest ask €21.00" in (await dispatcher.handle_text(ANN, "/sell 1")).text
