@@ -21,6 +21,8 @@ APOLOGY = (
     "minute; if it keeps happening, try another command or link."
 )
 BARE_TEXT_COMMAND = "link"
+# Discord asks for suggestions on every keystroke: several per command is normal typing.
+COMPLETIONS_PER_COMMAND = 5
 
 
 class ChatFrontDoor(abc.ABC):
@@ -66,6 +68,8 @@ class Dispatcher(ChatFrontDoor):
         config = services.config
         self._commands = TokenBuckets(config.commands_per_minute, burst=config.commands_per_minute)
         self._reads = TokenBuckets(config.tracks_per_minute, burst=config.tracks_per_minute)
+        completions = config.commands_per_minute * COMPLETIONS_PER_COMMAND
+        self._completions = TokenBuckets(completions, burst=completions)
         # Who has been told "too fast" recently: a flood gets one warning, then silence, so
         # that answering it cannot itself become a flood.
         self._warned = TokenBuckets(1, burst=1)
@@ -113,10 +117,15 @@ class Dispatcher(ChatFrontDoor):
         return await self._answer(ctx, invocation)
 
     async def complete(self, ctx: ChatContext, source: str, typed: str) -> list[tuple[str, str]]:
+        """Suggestions are a convenience: a flood or a banned user simply gets none."""
         completer = self.registry.completer(source)
         if completer is None:
             return []
+        if not self._completions.take(ctx.user.key, self._services.clock.now()):
+            return []
         try:
+            if await self._banned(ctx):
+                return []
             return (await completer(Call(ctx, self._services), typed))[:25]
         except Exception:
             log.exception("completing %s failed", source)
@@ -162,10 +171,12 @@ class Dispatcher(ChatFrontDoor):
             return False
         raise LimitReached(message)
 
-    async def _admit(self, ctx: ChatContext, spec: CommandSpec | None) -> None:
+    async def _banned(self, ctx: ChatContext) -> bool:
         async with self._services.uow() as uow:
-            banned = await uow.users.is_banned(ctx.user.key)
-        if banned:
+            return await uow.users.is_banned(ctx.user.key)
+
+    async def _admit(self, ctx: ChatContext, spec: CommandSpec | None) -> None:
+        if await self._banned(ctx):
             raise PermissionDenied("You are banned from using this bot. Ask its operator.")
         if spec is None:
             return

@@ -401,6 +401,22 @@ async def test_a_banned_user_is_told_once_then_ignored_links_included(world):
     assert uow.store.offers == {}
 
 
+async def test_suggestions_are_rationed_and_never_offered_to_a_banned_user(world):
+    _, uow, fetcher, extractor = world
+    dispatcher = make_dispatcher(uow, fetcher, extractor, commands_per_minute=2)
+    await dispatcher.handle_text(ALICE, f"/track {KETTLE}")
+    suggested = [await dispatcher.complete(ALICE, "watch_id", "") for _ in range(12)]
+    # Two commands a minute leave ten suggestions a minute, apart from the commands' own.
+    assert all(len(found) == 1 and "Kettle" in found[0][0] for found in suggested[:10])
+    assert suggested[10:] == [[], []]
+    await dispatcher.handle_text(BOB, f"/track {LAMP}")
+    assert len(await dispatcher.complete(BOB, "watch_id", "")) == 1
+    async with uow() as unit:
+        await unit.users.set_banned(BOB.user.key, True)
+        await unit.commit()
+    assert await dispatcher.complete(BOB, "watch_id", "") == []
+
+
 async def test_a_flood_gets_one_wait_a_minute_then_silence(world):
     _, uow, fetcher, extractor = world
     clock = FakeClock()
