@@ -10,8 +10,8 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from adapters.sources.batches import chunked, unique
-from adapters.sources.cache import MISSING, TtlCache
+from adapters.sources.batches import chunked
+from adapters.sources.card_source import CachedCardSource, Keep
 from adapters.sources.http import DEFAULT_TIMEOUT, SourceHttp
 from adapters.sources.limits import RateLimit
 from adapters.sources.payload import (
@@ -22,9 +22,9 @@ from adapters.sources.payload import (
     required_text,
     sequence,
 )
-from core.market import CardPrinting, MarketQuote, MarketSource
+from core.market import CardPrinting, MarketQuote
 from core.money import MAX_AMOUNT
-from core.ports import Clock, SystemClock
+from core.ports import Clock
 
 SCRYFALL_API = "https://api.scryfall.com"
 # POST /cards/collection takes at most 75 identifiers: 5,000 cards cost 67 requests.
@@ -50,7 +50,7 @@ _SEARCH_SYNTAX = re.compile(r"[:<>=!\"()\[\]{}/\\|]|(?<!\w)-")
 _CENT = Decimal("0.01")
 
 
-class ScryfallSource(MarketSource):
+class ScryfallSource(CachedCardSource):
     """Magic printings from Scryfall (api.scryfall.com).
 
     `tix_usd`: Scryfall's `tix` is Cardhoarder's price in MTGO Event Tickets, the Magic Online
@@ -74,46 +74,30 @@ class ScryfallSource(MarketSource):
     ) -> None:
         if tix_usd is not None and not 0 < tix_usd < 1000:
             raise ValueError("tix_usd is the USD value of one Event Ticket, about 1.00")
-        self.refresh = refresh
-        self._clock = clock or SystemClock()
-        self._tix_usd = tix_usd
-        self._http = SourceHttp(
+        http = SourceHttp(
             self.name,
             base_url,
             limits={**DEFAULT_LIMITS, **limits},
             headers={"Accept": ACCEPT},
             timeout=timeout,
         )
-        self._quotes: TtlCache[str, list[MarketQuote] | None] = TtlCache(refresh, self._clock)
-        self._searches: TtlCache[tuple[str, int], list[CardPrinting]] = TtlCache(
-            refresh, self._clock
-        )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+        super().__init__(http, clock=clock, refresh=refresh)
+        self._tix_usd = tix_usd
 
     # ----- search ---------------------------------------------------------------------------
 
-    async def search(self, query: str, limit: int = 10) -> list[CardPrinting]:
-        """The printings of the card whose name best matches `query` (Scryfall's fuzzy
+    async def _search_uncached(self, text: str, limit: int) -> list[CardPrinting]:
+        """The printings of the card whose name best matches `text` (Scryfall's fuzzy
         /cards/named forgives typos and abbreviations), newest first. When no single card
         stands out ("lightning" is ambiguous), the printings of every card whose name holds
         the words (/cards/search)."""
-        text = " ".join(query.split())
-        if not text or limit < 1:
-            return []
-        cached = self._searches.get((text.casefold(), limit))
-        if cached is not MISSING:
-            return cached
         best = await self._named(text)
         if best is not None:
             cards = await self._prints_of(best)
         else:
             words = " ".join(_SEARCH_SYNTAX.sub(" ", text).split())
             cards = await self._search({"q": words, "unique": "prints"}) if words else []
-        printings = [self._printing(card) for card in cards][:limit]
-        self._searches.put((text.casefold(), limit), printings)
-        return printings
+        return [self._printing(card) for card in cards][:limit]
 
     async def _named(self, text: str) -> dict[str, Any] | None:
         reply = await self._http.request(
@@ -170,24 +154,13 @@ class ScryfallSource(MarketSource):
 
     # ----- quotes ---------------------------------------------------------------------------
 
-    async def quotes(self, source_ids: Sequence[str]) -> dict[str, list[MarketQuote]]:
+    async def _quotes_uncached(self, source_ids: Sequence[str], keep: Keep) -> None:
         """Quotes by Scryfall id, 75 ids per POST /cards/collection. Each batch's answer is
-        stored whole once read in full; a failed batch stores nothing and raises."""
-        answer: dict[str, list[MarketQuote]] = {}
-        wanted: list[str] = []
-        for card_id in unique(source_ids):
-            cached = self._quotes.get(card_id)
-            if cached is MISSING:
-                wanted.append(card_id)
-            elif cached is not None:
-                answer[card_id] = cached
-        for batch in chunked(wanted, COLLECTION_BATCH):
+        kept whole once read in full; a failed batch keeps nothing and raises."""
+        for batch in chunked(source_ids, COLLECTION_BATCH):
             found = await self._collection(batch)
             for card_id in batch:
-                # Ids Scryfall did not find are remembered too: asking again today is useless.
-                self._quotes.put(card_id, found.get(card_id))
-            answer.update(found)
-        return answer
+                keep(card_id, found.get(card_id))  # None: Scryfall did not find it
 
     async def _collection(self, batch: Sequence[str]) -> dict[str, list[MarketQuote]]:
         reply = await self._http.request(

@@ -10,8 +10,9 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote as url_quote
 
-from adapters.sources.batches import run_bounded, unique
+from adapters.sources.batches import run_bounded
 from adapters.sources.cache import MISSING, TtlCache
+from adapters.sources.card_source import CachedCardSource, Keep
 from adapters.sources.http import DEFAULT_TIMEOUT, SourceHttp
 from adapters.sources.limits import RateLimit
 from adapters.sources.names import name_rank
@@ -23,8 +24,8 @@ from adapters.sources.payload import (
     sequence,
     timestamp,
 )
-from core.market import CardPrinting, MarketQuote, MarketSource
-from core.ports import Clock, SystemClock
+from core.market import CardPrinting, MarketQuote
+from core.ports import Clock
 
 TCGDEX_API = "https://api.tcgdex.net/v2"
 # TCGdex publishes no hard limit and asks clients to be considerate; with no batch endpoint
@@ -65,7 +66,7 @@ _LANGUAGE = re.compile(r"[a-z]{2}(?:-[a-z]{2})?")
 _CARD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
-class TcgdexSource(MarketSource):
+class TcgdexSource(CachedCardSource):
     """Pokémon printings from TCGdex (api.tcgdex.net/v2/{language}). It has no batch lookup:
     quotes cost one request per card, a few at a time, cached for a day."""
 
@@ -85,33 +86,17 @@ class TcgdexSource(MarketSource):
     ) -> None:
         if not _LANGUAGE.fullmatch(language):
             raise ValueError(f"not a TCGdex language code: {language!r}")
-        self.refresh = refresh
+        http = SourceHttp(self.name, base_url, limits={**DEFAULT_LIMITS, **limits}, timeout=timeout)
+        super().__init__(http, clock=clock, refresh=refresh)
         self._language = language
-        self._clock = clock or SystemClock()
         self._concurrency = max(1, concurrency)
-        self._http = SourceHttp(
-            self.name, base_url, limits={**DEFAULT_LIMITS, **limits}, timeout=timeout
-        )
-        self._quotes: TtlCache[str, list[MarketQuote] | None] = TtlCache(refresh, self._clock)
-        self._searches: TtlCache[tuple[str, int], list[CardPrinting]] = TtlCache(
-            refresh, self._clock
-        )
         self._sets: TtlCache[str, dict[str, str]] = TtlCache(refresh, self._clock)
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     # ----- search ---------------------------------------------------------------------------
 
-    async def search(self, query: str, limit: int = 10) -> list[CardPrinting]:
-        """Cards whose name contains `query` (GET /cards?name=), the exact name first, then
+    async def _search_uncached(self, text: str, limit: int) -> list[CardPrinting]:
+        """Cards whose name contains `text` (GET /cards?name=), the exact name first, then
         names starting with it; within a rank the newest set first."""
-        text = " ".join(query.split())
-        if not text or limit < 1:
-            return []
-        cached = self._searches.get((text.casefold(), limit))
-        if cached is not MISSING:
-            return cached
         reply = await self._http.request(
             "GET",
             f"{self._language}/cards",
@@ -128,9 +113,7 @@ class TcgdexSource(MarketSource):
         cards.reverse()
         cards.sort(key=lambda card: name_rank(card["name"], text))
         set_names = await self._set_names() if cards else {}
-        printings = [self._printing(card, set_names) for card in cards[:limit]]
-        self._searches.put((text.casefold(), limit), printings)
-        return printings
+        return [self._printing(card, set_names) for card in cards[:limit]]
 
     async def _set_names(self) -> dict[str, str]:
         """Set id -> name, from GET /sets once a day (card briefs carry no set name)."""
@@ -163,27 +146,15 @@ class TcgdexSource(MarketSource):
 
     # ----- quotes ---------------------------------------------------------------------------
 
-    async def quotes(self, source_ids: Sequence[str]) -> dict[str, list[MarketQuote]]:
-        """Quotes by TCGdex card id: GET /cards/{id} for each id not cached. Every card is
-        stored once its answer is read in full; the first failure stops the rest and raises."""
-        answer: dict[str, list[MarketQuote]] = {}
-        wanted: list[str] = []
-        for card_id in unique(source_ids):
-            cached = self._quotes.get(card_id)
-            if cached is MISSING:
-                if _CARD_ID.fullmatch(card_id):
-                    wanted.append(card_id)
-            elif cached is not None:
-                answer[card_id] = cached
+    async def _quotes_uncached(self, source_ids: Sequence[str], keep: Keep) -> None:
+        """Quotes by TCGdex card id: GET /cards/{id} for each, a few at a time. Every card is
+        kept once its answer is read in full; the first failure stops the rest and raises."""
 
         async def fetch(card_id: str) -> None:
-            found = await self._card_quotes(card_id)
-            self._quotes.put(card_id, found)
-            if found is not None:
-                answer[card_id] = found
+            keep(card_id, await self._card_quotes(card_id))
 
+        wanted = [card_id for card_id in source_ids if _CARD_ID.fullmatch(card_id)]
         await run_bounded((partial(fetch, card_id) for card_id in wanted), self._concurrency)
-        return answer
 
     async def _card_quotes(self, card_id: str) -> list[MarketQuote] | None:
         reply = await self._http.request(

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
-from adapters.sources.batches import chunked, unique
-from adapters.sources.cache import MISSING, TtlCache
+from adapters.sources.batches import chunked
+from adapters.sources.card_source import CachedCardSource, Keep
 from adapters.sources.http import DEFAULT_TIMEOUT, SourceHttp
 from adapters.sources.limits import RateLimit
 from adapters.sources.names import name_rank
@@ -20,8 +20,8 @@ from adapters.sources.payload import (
     required_text,
     sequence,
 )
-from core.market import CardPrinting, MarketQuote, MarketSource, SourceError
-from core.ports import Clock, SystemClock
+from core.market import CardPrinting, MarketQuote, SourceError
+from core.ports import Clock
 
 YGOPRODECK_API = "https://db.ygoprodeck.com/api/v7"
 # YGOPRODeck allows 20 requests a second and blocks an address for an hour past that: a
@@ -44,7 +44,7 @@ _NO_MATCH = "no card matching"
 _SOURCE_ID = re.compile(r"(\d{1,10}):(\S{1,40})")
 
 
-class YgoprodeckSource(MarketSource):
+class YgoprodeckSource(CachedCardSource):
     """Yu-Gi-Oh! printings from YGOPRODeck. A printing's source_id is "<card id>:<set code>"
     ("46986414:LOB-EN005"); one set code printed in several rarities gives one printing whose
     finishes are the rarities, each with its own set price. Card images are not offered:
@@ -62,9 +62,7 @@ class YgoprodeckSource(MarketSource):
         timeout: float = DEFAULT_TIMEOUT,
         limits: Mapping[str, RateLimit] = DEFAULT_LIMITS,
     ) -> None:
-        self.refresh = refresh
-        self._clock = clock or SystemClock()
-        self._http = SourceHttp(
+        http = SourceHttp(
             self.name,
             base_url,
             limits={**DEFAULT_LIMITS, **limits},
@@ -73,32 +71,18 @@ class YgoprodeckSource(MarketSource):
             # taken to mean that.
             default_pause=3600.0,
         )
-        self._quotes: TtlCache[str, list[MarketQuote] | None] = TtlCache(refresh, self._clock)
-        self._searches: TtlCache[tuple[str, int], list[CardPrinting]] = TtlCache(
-            refresh, self._clock
-        )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+        super().__init__(http, clock=clock, refresh=refresh)
 
     # ----- search ---------------------------------------------------------------------------
 
-    async def search(self, query: str, limit: int = 10) -> list[CardPrinting]:
-        """The printings of the card named exactly `query` (cardinfo.php?name=); when there is
+    async def _search_uncached(self, text: str, limit: int) -> list[CardPrinting]:
+        """The printings of the card named exactly `text` (cardinfo.php?name=); when there is
         none, of the cards whose names contain it (?fname=), closest names first."""
-        text = " ".join(query.split())
-        if not text or limit < 1:
-            return []
-        cached = self._searches.get((text.casefold(), limit))
-        if cached is not MISSING:
-            return cached
         cards = await self._cards({"name": text})
         if not cards:
             cards = await self._cards({"fname": text})
             cards.sort(key=lambda card: name_rank(card["name"], text))
-        printings = [p for card in cards for p in self._printings(card)][:limit]
-        self._searches.put((text.casefold(), limit), printings)
-        return printings
+        return [p for card in cards for p in self._printings(card)][:limit]
 
     def _printings(self, card: dict[str, Any]) -> list[CardPrinting]:
         by_code: dict[str, list[dict[str, Any]]] = {}
@@ -121,18 +105,12 @@ class YgoprodeckSource(MarketSource):
 
     # ----- quotes ---------------------------------------------------------------------------
 
-    async def quotes(self, source_ids: Sequence[str]) -> dict[str, list[MarketQuote]]:
+    async def _quotes_uncached(self, source_ids: Sequence[str], keep: Keep) -> None:
         """Quotes by "<card id>:<set code>", up to 50 cards per request: each rarity's set
         price ("ygoprodeck", kind "market", finish = rarity), and the card-wide prices of
         card_prices[] (kind "low", finish "any": the cheapest printing, not this one)."""
-        answer: dict[str, list[MarketQuote]] = {}
         wanted: dict[str, list[tuple[str, str]]] = {}  # card id -> [(source id, set code)]
-        for source_id in unique(source_ids):
-            cached = self._quotes.get(source_id)
-            if cached is not MISSING:
-                if cached is not None:
-                    answer[source_id] = cached
-                continue
+        for source_id in source_ids:
             parsed = _SOURCE_ID.fullmatch(source_id)
             if parsed:  # anything else is no printing YGOPRODeck could know
                 card_id = str(int(parsed[1]))  # passcodes are numbers: "01861629" is 1861629
@@ -140,7 +118,7 @@ class YgoprodeckSource(MarketSource):
         for card_ids in chunked(list(wanted), IDS_PER_REQUEST):
             cards = await self._cards_by_id(card_ids)
             now = self._clock.now()
-            # The whole answer is read before anything is stored: a malformed card further
+            # The whole answer is read before anything is kept: a malformed card further
             # down must not leave the ones before it cached.
             found = {
                 source_id: self._printing_quotes(source_id, code, cards[card_id], now)
@@ -150,10 +128,7 @@ class YgoprodeckSource(MarketSource):
                 for source_id, code in wanted[card_id]
             }
             for source_id, quotes in found.items():
-                self._quotes.put(source_id, quotes)
-                if quotes is not None:
-                    answer[source_id] = quotes
-        return answer
+                keep(source_id, quotes)
 
     def _printing_quotes(
         self, source_id: str, code: str, card: dict[str, Any], now: datetime

@@ -672,6 +672,27 @@ async def test_an_unknown_item_is_an_empty_answer(
         await source.aclose()
 
 
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [("scryfall", "Lightning Bolt"), ("tcgdex", "Charizard"), ("ygoprodeck", "Dark Magician")],
+)
+async def test_a_card_search_is_kept_whatever_its_case_and_spacing(
+    kind: str, name: str, api: MarketApi, clock: FakeClock
+) -> None:
+    source = build(kind, api, clock)
+    try:
+        first = await source.search(name, limit=2)
+        asked = len(api.requests)
+        assert first and asked
+        assert await source.search(f"  {name.upper()} ", limit=2) == first
+        assert await source.search("   ") == []
+        assert len(api.requests) == asked
+        assert len(await source.search(name, limit=1)) == 1  # another limit is another answer
+        assert len(api.requests) > asked
+    finally:
+        await source.aclose()
+
+
 @pytest.mark.parametrize("kind", list(CALLS))
 async def test_answers_are_kept_for_a_day(kind: str, api: MarketApi, clock: FakeClock) -> None:
     call = CALLS[kind]
