@@ -1,4 +1,5 @@
-"""Keeps the bot token out of logs: PTB and httpx log request URLs, which contain it."""
+"""Keeps tokens and secrets out of logs: PTB, discord.py and httpx log request URLs and
+headers, which contain them."""
 
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 def redact_secrets(settings: Settings) -> None:
     """Keeps every token and secret of `settings` out of the logs from here on."""
-    from adapters.telegram.redact import install_token_redaction
+    from adapters.redact import install_token_redaction
 
     if secrets := settings.secrets():
         install_token_redaction(*secrets)

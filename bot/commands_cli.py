@@ -48,7 +48,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 def redacted(text: str, settings: Settings) -> str:
     """`text` without any secret of `settings` (tokens, webhook secret) in it."""
-    from adapters.telegram.redact import TokenRedactingFilter
+    from adapters.redact import TokenRedactingFilter
 
     secrets = settings.secrets()
     return TokenRedactingFilter(secrets).redact(text) if secrets else text

@@ -8,12 +8,13 @@ from adapters.discord import platform as _platform
 from adapters.discord.endpoints import DEFAULT_API_BASE
 from adapters.discord.handlers import DiscordHandlers
 from adapters.discord.platform import CommandState, DiscordPlatform, DiscordStartupError
-from adapters.telegram.redact import install_token_redaction
+from adapters.redact import install_token_redaction
 from core.chat.dispatcher import ChatFrontDoor
 
 __all__ = ["DiscordPlatform", "DiscordStartupError", "build_discord"]
 
-# discord.py's loggers and ours: the filter must be on them before the client logs anything.
+# discord.py's loggers and ours: the filter must be on them before the client logs anything,
+# and they only exist once discord.py is imported, after the start-up redaction was installed.
 REDACTED_LOGGERS = ("discord", "adapters.discord")
 
 

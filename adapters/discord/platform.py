@@ -14,7 +14,7 @@ from adapters.discord.endpoints import Endpoints
 from adapters.discord.handlers import DiscordHandlers
 from adapters.discord.notifier import DiscordNotifier
 from adapters.discord.slash import tree_hash
-from adapters.telegram.redact import TokenRedactingFilter
+from adapters.redact import TokenRedactingFilter
 
 # Kept in the database, so every replica and restart knows what Discord already has: Discord
 # allows 200 command creations a day, and on_ready fires again after every reconnect.

@@ -1,1 +1,1 @@
-"""Telegram chat adapter: python-telegram-bot Application, rendering, notifier, log redaction."""
+"""Telegram chat adapter: python-telegram-bot Application, rendering, notifier."""

@@ -12,8 +12,6 @@ from telegram.constants import InlineKeyboardButtonLimit, MessageLimit
 from adapters.chat_text import split_text, utf16_units
 from core.reply import Button, Reply
 
-__all__ = ["RenderError", "render_reply", "split_text", "utf16_units"]
-
 MAX_TEXT_UNITS = int(MessageLimit.MAX_TEXT_LENGTH)  # 4096, counted after entity parsing
 MAX_CAPTION_UNITS = int(MessageLimit.CAPTION_LENGTH)  # 1024
 MAX_CALLBACK_DATA_BYTES = int(InlineKeyboardButtonLimit.MAX_CALLBACK_DATA)  # 64

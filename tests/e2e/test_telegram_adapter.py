@@ -13,6 +13,8 @@ from telegram.error import TimedOut
 from telegram.ext import Application
 from telegram.request import HTTPXRequest
 
+from adapters.chat_text import split_text, utf16_units
+from adapters.redact import REDACTED, install_token_redaction
 from adapters.telegram.app import (
     ChatFairUpdateProcessor,
     ChatRateLimiter,
@@ -23,15 +25,7 @@ from adapters.telegram.app import (
     register_commands,
 )
 from adapters.telegram.notifier import TelegramNotifier
-from adapters.telegram.redact import REDACTED, install_token_redaction
-from adapters.telegram.render import (
-    PhotoPart,
-    RenderError,
-    TextPart,
-    render_reply,
-    split_text,
-    utf16_units,
-)
+from adapters.telegram.render import PhotoPart, RenderError, TextPart, render_reply
 from core.chat.dispatcher import APOLOGY
 from core.errors import ChatGone, RateLimited, TransientDeliveryError
 from core.model import ChatAddress, ChatContext, ChatKind, UserRef
