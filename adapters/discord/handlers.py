@@ -24,9 +24,9 @@ from adapters.discord.outgoing import (
     send_to_channel,
 )
 from adapters.discord.render import RenderError, render_reply
-from core.chat.dispatcher import APOLOGY, ChatFrontDoor
+from core.chat.dispatcher import APOLOGY, ChatFrontDoor, apology_for
 from core.chat.registry import CommandSpec, Param, split_command
-from core.errors import PricebotError, UsageError
+from core.errors import UsageError
 from core.reply import Reply
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,7 @@ class DiscordHandlers:
         log.error(
             "answering interaction %s failed: %s", interaction.id, _describe(error), exc_info=error
         )
-        apology = Reply.error(_apology_text(error))
+        apology = Reply.error(apology_for(error))
         try:
             if interaction.response.is_done():
                 await interaction.followup.send(
@@ -215,7 +215,7 @@ async def _guarded(work: Callable[[], Awaitable[Reply | None]]) -> Reply | None:
         return await work()
     except Exception as error:
         log.exception("the front door failed")
-        return Reply.error(_apology_text(error))
+        return Reply.error(apology_for(error))
 
 
 async def _show_button_answer(interaction: discord.Interaction, reply: Reply | None) -> None:
@@ -251,7 +251,7 @@ async def _typing(channel: discord.abc.Messageable) -> None:
 
 async def _apologise(message: discord.Message, error: Exception) -> None:
     try:
-        await send_to_channel(message.channel, Reply.error(_apology_text(error)))
+        await send_to_channel(message.channel, Reply.error(apology_for(error)))
     except Exception:  # the channel may be why it failed (gone, no permission)
         log.warning("could not send an apology to channel %s", message.channel.id)
 
@@ -266,11 +266,6 @@ def _option_value(param: Param, value: str) -> Any:
     except ValueError:
         return None
     return value[:MAX_CHOICE] or None
-
-
-def _apology_text(error: Exception) -> str:
-    # A core error that escaped the front door still carries words made for the user.
-    return error.user_message if isinstance(error, PricebotError) else APOLOGY
 
 
 def _plain(reply: Reply) -> dict[str, Any]:

@@ -37,9 +37,8 @@ from telegram.ext import (
 
 from adapters.telegram.outgoing import send_reply
 from adapters.telegram.render import TextPart, render_reply
-from core.chat.dispatcher import APOLOGY, ChatFrontDoor
+from core.chat.dispatcher import ChatFrontDoor, apology_for
 from core.chat.registry import Registry
-from core.errors import PricebotError
 from core.model import ChatAddress, ChatContext, ChatKind, UserRef
 from core.reply import Reply
 
@@ -284,7 +283,7 @@ class TelegramHandlers:
             )
         except Exception as error:
             log.exception("handling button %r in chat %s failed", query.data, message.chat.id)
-            await _answer(query, _apology_text(error), alert=True)
+            await _answer(query, apology_for(error), alert=True)
             return
         if reply is None:
             await _answer(query)
@@ -450,15 +449,8 @@ async def _answer(query: CallbackQuery, text: str | None = None, *, alert: bool 
         log.warning("answering callback query failed: %s", error)
 
 
-def _apology_text(error: Exception) -> str:
-    # A core error that escaped the front door still carries words made for the user.
-    return error.user_message if isinstance(error, PricebotError) else APOLOGY
-
-
 async def _apologise(bot: Bot, chat_id: int, thread_id: int | None, error: Exception) -> None:
     try:
-        await send_reply(
-            bot, chat_id, Reply.error(_apology_text(error)), message_thread_id=thread_id
-        )
+        await send_reply(bot, chat_id, Reply.error(apology_for(error)), message_thread_id=thread_id)
     except Exception:  # the chat may be why it failed (blocked, gone): nothing more to do
         log.warning("could not send an apology to chat %s", chat_id, exc_info=True)

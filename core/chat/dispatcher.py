@@ -20,6 +20,14 @@ APOLOGY = (
     "Sorry, something went wrong on my side and I have noted it. Please try again in a "
     "minute; if it keeps happening, try another command or link."
 )
+
+
+def apology_for(error: Exception) -> str:
+    """What a chat adapter says when handling failed outside the dispatcher: a core error
+    that escaped still carries words made for the user; anything else gets the apology."""
+    return error.user_message if isinstance(error, PricebotError) else APOLOGY
+
+
 BARE_TEXT_COMMAND = "link"
 # Discord asks for suggestions on every keystroke: several per command is normal typing.
 COMPLETIONS_PER_COMMAND = 5
