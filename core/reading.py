@@ -23,12 +23,9 @@ from core.errors import (
 from core.model import Availability, Observation
 from core.money import sane_amount
 from core.ports import Clock, Extractor, Fetcher
-from core.text import clean_text
+from core.text import MAX_TITLE, clean_text, clean_url
 
 log = logging.getLogger(__name__)
-
-TITLE_LIMIT = 300
-URL_LIMIT = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +74,9 @@ def checked(observation: Observation) -> Observation:
         observation,
         price=price,
         currency=currency if price is not None else None,
-        title=clean_text(observation.title, TITLE_LIMIT),
-        image=clean_text(observation.image, URL_LIMIT),
-        canonical_url=clean_text(observation.canonical_url, URL_LIMIT),
+        title=clean_text(observation.title, MAX_TITLE),
+        image=clean_url(observation.image),
+        canonical_url=clean_url(observation.canonical_url),
     )
 
 

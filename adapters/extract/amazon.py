@@ -170,7 +170,7 @@ def _amazon_from_bytes(page: Page) -> Finding | None:
         if at < 0:
             continue
         parsed = parse_price(_text_after(body, at, 200), url=page.url)
-        if parsed is not None and parsed.amount > 0:
+        if parsed is not None:
             finding.offers.append(Offer(parsed.amount, parsed.currency))
             return finding
     return None  # an unusual layout: the DOM rule looks further

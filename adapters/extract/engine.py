@@ -12,13 +12,14 @@ from urllib.parse import unquote
 from adapters.extract import availability as stock
 from adapters.extract import heuristics, jsonld, markup, selector, sites
 from adapters.extract.budget import check, limited
-from adapters.extract.clean import clean_url, plain_text
+from adapters.extract.clean import plain_text
 from adapters.extract.currencies import currency_of_country, normalise_code
 from adapters.extract.findings import Finding, Offer
 from adapters.extract.page import Page
 from adapters.extract.prices import checked_amount
 from core.errors import AmbiguousPrice, NoPriceFound, PageTooComplex
 from core.model import Availability, Observation
+from core.text import clean_url
 
 # Below this a finding is only used when nothing better answers, and never to break a tie.
 _CONFIDENT = 0.6
@@ -105,9 +106,9 @@ def _extract(body: bytes, url: str, css_selector: str | None) -> Observation:
 
 
 def _keep_sane_offers(finding: Finding, page: Page) -> None:
-    """Drops offers whose amount is no price in the currency the page's price is in (and
-    drops float noise from the others: 29.990000000000002 is 29.99). Offers of one page
-    repeat their prices (sizes, colours), so each is checked once."""
+    """Drops offers whose amount is no price in the currency the page's price is in, and
+    writes the others to that currency's minor unit (29.990000000000002 is 29.99, 19 EUR is
+    19.00). Offers of one page repeat their prices (sizes, colours), so each is checked once."""
     checked: dict[tuple[Decimal, str | None], Decimal | None] = {}
     kept: list[Offer] = []
     for offer in finding.offers:
@@ -116,7 +117,7 @@ def _keep_sane_offers(finding: Finding, page: Page) -> None:
             checked[key] = checked_amount(offer.amount, _currency(page, offer.currency))
         amount = checked[key]
         if amount is not None:
-            kept.append(offer if amount == offer.amount else replace(offer, amount=amount))
+            kept.append(offer if amount is offer.amount else replace(offer, amount=amount))
     finding.offers = kept
 
 
@@ -217,12 +218,9 @@ def _observation(
     title = finding.title or page.meta_first("og:title", "twitter:title") or page.head_title
     image = finding.image or page.meta_first("og:image", "twitter:image")
     canonical = finding.canonical_url or page.canonical_link or page.meta_first("og:url")
-    currency = _currency(page, offer.currency)
-    # Shown to the currency's minor unit (19 EUR as 19.00); the offer passed this test.
-    price = checked_amount(offer.amount, currency) or offer.amount
     return Observation(
-        price=price,
-        currency=currency,
+        price=offer.amount,  # checked and written to the minor unit by _keep_sane_offers
+        currency=_currency(page, offer.currency),
         availability=availability,
         title=plain_text(title),
         image=clean_url(image),

@@ -238,7 +238,7 @@ def candidates(page: Page, region: LexborNode | None = None) -> list[_Candidate]
             if not text or len(text) > 60 or not _DIGIT.search(text):
                 continue
             parsed = parse_price(text, language=page.language, url=page.url)
-            if parsed is None or parsed.amount <= 0:
+            if parsed is None:
                 continue
             classes = _words(element) + " " + _words(outer)
             struck, elsewhere = _struck_or_elsewhere(element, memo=memo)
@@ -317,7 +317,7 @@ def _styled_candidate(page: Page, element: LexborNode) -> list[_Candidate]:
     if previous is not None:
         before = text_after(previous)[-10:]
     parsed = parse_price(f"{before} {text} {after[:10]}", language=page.language, url=page.url)
-    if parsed is None or parsed.amount <= 0 or parsed.currency is None:
+    if parsed is None or parsed.currency is None:
         return []
     struck, elsewhere = _struck_or_elsewhere(element)
     if struck or elsewhere:

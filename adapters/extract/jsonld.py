@@ -207,9 +207,7 @@ def _amount(value: Any, currency: str | None, url: str) -> tuple[Decimal | None,
         value = value[0] if value else None
     if isinstance(value, bool) or value is None:
         return None, currency
-    if isinstance(value, int | float):
-        value = Decimal(str(value))
-    if isinstance(value, Decimal):
+    if isinstance(value, Decimal):  # every JSON number (_DECODER)
         return checked_amount(value, currency), currency
     text = str(value).strip()
     if not text:

@@ -25,7 +25,6 @@ _APOSTROPHES = "'’ʼ′`´"
 _NUMBER = re.compile(r"\d[\d.,' ’ʼ′`´]*")
 # Prices people write with a dash for zero cents: "12,-", "1.299,–".
 _DASH_CENTS = re.compile(r"(\d)[.,][-–—]+")
-_MAX_AMOUNT = Decimal("1e12")
 # What may not follow the number price-parser picks: an exponent ("1e400", "1e-30": it reads
 # the leading "1") or a digit separator of program code ("1_000": it reads "1"). Either way
 # the text is a number written for machines, and what price-parser reads is not its value.
@@ -99,10 +98,9 @@ def parse_amount(
     if not integer.isdigit() or (fraction and not fraction.isdigit()):
         return None
     try:
-        amount = Decimal(f"{integer}.{fraction}" if fraction else integer)
+        return Decimal(f"{integer}.{fraction}" if fraction else integer)
     except InvalidOperation:
         return None
-    return amount if amount < _MAX_AMOUNT else None
 
 
 def _three_digits_are_decimals(

@@ -52,6 +52,6 @@ def extract(page: Page, selector: str) -> Finding | None:
     for element in tree.css(selector)[:20]:
         raw = attr(element, "content") or attr(element, "value") or element_text(element, 200)
         parsed = parse_price(raw, language=page.language, url=page.url)
-        if parsed is not None and parsed.amount > 0:
+        if parsed is not None:
             finding.offers.append(Offer(parsed.amount, parsed.currency))
     return finding if finding.offers else None

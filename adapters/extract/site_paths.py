@@ -61,7 +61,7 @@ def first_price(page: Page, elements: list[LexborNode]) -> Offer | None:
         text = element_text(element, 120)
         raw = attr(element, "content") or attr(element, "value") or text
         parsed = parse_price(raw, language=page.language, url=page.url)
-        if parsed is None or parsed.amount <= 0:
+        if parsed is None:
             continue
         currency = parsed.currency
         if raw is not text and currency is None:

@@ -11,7 +11,7 @@ import pytest
 from core.checking import CheckConfig, Checker
 from core.errors import Timeout
 from core.model import Availability, ChatAddress, Observation, Product, Rule, RuleKind, Watch
-from core.reading import PageReader, page_digest
+from core.reading import PageReader, checked, page_digest
 from tests.fakes.clock import FakeClock
 from tests.fakes.memory import MemoryUnitOfWorkFactory
 from tests.fakes.web import FakeExtractor, FakeFetcher
@@ -228,3 +228,22 @@ async def test_one_cycle_checks_each_product_once_even_when_the_interval_is_shor
     report = await asyncio.wait_for(checker.run_once(), timeout=10)
     assert report.checked == 2
     assert sorted(fetcher.fetches) == [URL, other]
+
+
+def test_an_extractors_addresses_are_dropped_not_cut_and_titles_are_cut_visibly() -> None:
+    """Any Extractor's answer passes `checked`: a cut address would point somewhere else."""
+    long_address = "https://img.example/" + "k" * 2100 + ".jpg"
+    observation = checked(
+        Observation(
+            Decimal("19"),
+            "EUR",
+            title="Kettle " * 60,
+            image=long_address,
+            canonical_url=" https://shop.example/p/\tkettle\x00 ",
+        )
+    )
+    assert observation.price == Decimal("19.00")
+    assert observation.image is None
+    assert observation.canonical_url == "https://shop.example/p/kettle"
+    assert observation.title is not None and len(observation.title) == 300
+    assert observation.title.endswith("…")
