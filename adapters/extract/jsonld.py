@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
+from itertools import chain, islice
 from typing import Any
 
 from adapters.extract import availability as stock
@@ -227,15 +228,22 @@ def _dicts(value: Any) -> list[dict[str, Any]]:
     return [item for item in items if isinstance(item, dict)]
 
 
-def offers_of(node: dict[str, Any], url: str, inherited: Availability) -> list[Offer]:
-    """Offers of a product node: offers (dict or list, nested AggregateOffer) and variants;
-    at most MAX_OFFERS of them."""
-    found: list[Offer] = []
+def _offers_of(node: dict[str, Any], url: str, inherited: Availability) -> Iterator[Offer]:
+    """A node's offers (a dict or a list, AggregateOffers read inside), lazily: the caller
+    takes at most MAX_OFFERS, and no more are read than it takes."""
     for raw in _dicts(node.get("offers")):
-        found.extend(_read_offer(_lower_keys(raw), url, inherited))
-        if len(found) >= MAX_OFFERS:
-            break
-    return found[:MAX_OFFERS]
+        yield from _read_offer(_lower_keys(raw), url, inherited)
+
+
+def _product_offers(node: dict[str, Any], url: str) -> Iterator[Offer]:
+    """A product's own offers, then its variants' (each with the variant's SKU and link)."""
+    availability = stock.from_value(node.get("availability"))
+    yield from _offers_of(node, url, availability)
+    for variant in _dicts(node.get("hasvariant")):
+        variant_node = _lower_keys(variant)
+        for offer in _offers_of(variant_node, url, availability):
+            sku = offer.sku or _text(variant_node.get("sku"))
+            yield replace(offer, sku=sku, url=offer.url or _text(variant_node.get("url")))
 
 
 # AggregateOffer -> offers -> Offer is two levels; shops nest no deeper.
@@ -255,11 +263,9 @@ def _read_offer(
     offer_url = _text(offer.get("url"))
     nested = offer.get("offers")
     if isinstance(nested, dict | list) and nesting < _MAX_OFFER_NESTING:
-        inner: list[Offer] = []
-        for raw in _dicts(nested):
-            inner.extend(_read_offer(_lower_keys(raw), url, availability, nesting + 1))
-            if len(inner) >= MAX_OFFERS:
-                break
+        level = nesting + 1
+        read = (_read_offer(_lower_keys(raw), url, availability, level) for raw in _dicts(nested))
+        inner = list(islice(chain.from_iterable(read), MAX_OFFERS))
         if inner:
             return inner
     found: list[Offer] = []
@@ -336,28 +342,17 @@ def extract(page: Page) -> Finding | None:
     chosen: list[dict[str, Any]] = []
     for node in nodes:
         check()
-        product_availability = stock.from_value(node.get("availability"))
-        offers = offers_of(node, page.url, product_availability)
-        for variant in _dicts(node.get("hasvariant")):
-            if len(offers) >= MAX_OFFERS:
-                break
-            variant_node = _lower_keys(variant)
-            for offer in offers_of(variant_node, page.url, product_availability):
-                sku = offer.sku or _text(variant_node.get("sku"))
-                url = offer.url or _text(variant_node.get("url"))
-                offers.append(replace(offer, sku=sku, url=url))
+        offers = list(islice(_product_offers(node, page.url), MAX_OFFERS - len(finding.offers)))
         if offers:
             chosen.append(node)
-            finding.offers.extend(offers[: MAX_OFFERS - len(finding.offers)])
+            finding.offers.extend(offers)
             if len(finding.offers) >= MAX_OFFERS:
                 break
     if not finding.offers:
-        for node in loose_offers(page):
-            finding.offers.extend(_read_offer(node, page.url, Availability.UNKNOWN))
-            if finding.title is None:
-                finding.title = _name(node.get("name"))
-            if len(finding.offers) >= MAX_OFFERS:
-                break
+        loose = loose_offers(page)
+        read = (_read_offer(node, page.url, Availability.UNKNOWN) for node in loose)
+        finding.offers = list(islice(chain.from_iterable(read), MAX_OFFERS))
+        finding.title = next(filter(None, (_name(node.get("name")) for node in loose)), None)
     if not finding.offers:
         return None
     main = chosen[0] if chosen else (nodes[0] if nodes else {})
