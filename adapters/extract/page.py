@@ -21,7 +21,7 @@ _CHARSET_META = re.compile(rb"""<meta[^<>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-
 # The same patterns over text (pages in UTF-16/32) and over bytes (every other encoding keeps
 # ASCII markup as ASCII bytes, so tags are found without decoding a page of a megabyte or two).
 _JSONLD_START = r"""<script\b[^<>]*\btype\s*=\s*["']?application/ld\+json["']?[^<>]*>"""
-_SCRIPT_END = r"</script\s*>"
+SCRIPT_END = r"</script\s*>"
 _META_TAG = r"<meta\b[^<>]*>"
 _LINK_TAG = r"<link\b[^<>]*>"
 _HTML_TAG = r"<html\b[^<>]*>"
@@ -58,7 +58,7 @@ def _both(pattern: str, flags: int = re.I) -> tuple[re.Pattern[str], re.Pattern[
 
 
 _JSONLD_STARTS = _both(_JSONLD_START)
-_SCRIPT_ENDS = _both(_SCRIPT_END)
+_SCRIPT_ENDS = _both(SCRIPT_END)
 _META_TAGS = _both(_META_TAG)
 _LINK_TAGS = _both(_LINK_TAG)
 _HTML_TAGS = _both(_HTML_TAG)

@@ -11,7 +11,7 @@ from adapters.extract import availability as stock
 from adapters.extract.amazon import amazon
 from adapters.extract.budget import check
 from adapters.extract.findings import Finding, Offer
-from adapters.extract.page import Page
+from adapters.extract.page import SCRIPT_END, Page
 from adapters.extract.site_paths import (
     MAX_PATH_ELEMENTS,
     SiteRule,
@@ -70,7 +70,7 @@ def ebay(page: Page) -> Finding | None:
 # The start tag, then its end tag: one pattern with (.*?) would search to the end of the
 # page again from every unclosed start tag.
 _NEXT_DATA_START = re.compile(r"<script[^<>]*id=[\"']__NEXT_DATA__[\"'][^<>]*>", re.I)
-_SCRIPT_END = re.compile(r"</script>", re.I)
+_SCRIPT_END = re.compile(SCRIPT_END, re.I)
 
 
 def _next_data(page: Page) -> dict | None:
