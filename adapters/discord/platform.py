@@ -75,11 +75,6 @@ class DiscordPlatform:
         self.notifier = DiscordNotifier(lambda: self._client)
 
     @property
-    def client(self) -> PricebotClient:
-        """The current discord.py client (a new one after falling back to fewer intents)."""
-        return self._client
-
-    @property
     def message_content(self) -> bool:
         """Whether prefix commands in servers can be read (the intent was granted)."""
         return self._message_content

@@ -76,7 +76,7 @@ def slash_commands(registry: Registry, handlers: DiscordHandlers) -> list[SlashC
             continue
         group = app_commands.Group(
             name=word,
-            description=_description(_summary(own) if own else _group_summary(word, subs)),
+            description=_description(own.summary if own else _group_summary(word, subs)),
             allowed_contexts=_contexts([*subs, *([own] if own else [])]),
         )
         if own is not None:
@@ -122,7 +122,7 @@ def _command(
         callback = app_commands.choices(**choices)(callback)
     command = app_commands.Command(
         name=name or spec.words[0],
-        description=_description(_summary(spec)),
+        description=_description(spec.summary),
         callback=callback,
         allowed_contexts=_contexts([spec]) if top_level else None,
     )
@@ -189,12 +189,6 @@ def _contexts(specs: list[CommandSpec]) -> app_commands.AppCommandContext:
         dm_channel=ChatKind.PRIVATE in kinds,
         private_channel=False,
     )
-
-
-def _summary(spec: CommandSpec) -> str:
-    """The help's first line in full (the registry's summary is already cut, without a sign
-    that it was)."""
-    return spec.help.split("\n", 1)[0].strip() or spec.name
 
 
 def _group_summary(word: str, subs: list[CommandSpec]) -> str:

@@ -21,7 +21,7 @@ from telegram import (
     Update,
     User,
 )
-from telegram.constants import ChatMemberStatus, ChatType, ParseMode
+from telegram.constants import BotCommandLimit, ChatMemberStatus, ChatType, ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
     AIORateLimiter,
@@ -226,7 +226,7 @@ def menu(registry: Registry, chat_kind: ChatKind) -> list[tuple[str, str]]:
     for spec in registry.visible(chat_kind):
         word = spec.words[0]
         if len(spec.words) == 1:
-            entries[word] = spec.summary
+            entries[word] = spec.summary[: BotCommandLimit.MAX_DESCRIPTION]
         else:
             subs = " | ".join(sub.words[1] for sub in registry.subcommands(word))
             entries.setdefault(word, f"/{word} {subs}")

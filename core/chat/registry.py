@@ -75,9 +75,9 @@ class CommandSpec:
 
     @property
     def summary(self) -> str:
-        """The first line of the help, for menus (Telegram allows 256 characters)."""
-        first = self.help.split("\n", 1)[0].strip()
-        return first[:100] or self.name
+        """The first line of the help, for /help and menus (each platform cuts it to its own
+        limit: Discord 100 characters, Telegram 256)."""
+        return self.help.split("\n", 1)[0].strip() or self.name
 
     @property
     def usage(self) -> str:
@@ -190,6 +190,7 @@ class Registry:
             for spec in family.specs:
                 self._add(spec)
             self._completers.update(family.completers)
+        self._first_words = frozenset(self.top_level_names())
         for spec in self:
             for param in spec.params:
                 if param.autocomplete and param.autocomplete not in self._completers:
@@ -261,7 +262,7 @@ class Registry:
             spec = self._actions[verb]
             return Invocation(spec, spec.bind_text([a for a in argument.split(":") if a][-1:]))
         words = action.split()
-        if not words or words[0] not in self.top_level_names():
+        if not words or words[0] not in self._first_words:
             return None
         return self.invocation(words[0], words[1:])
 
