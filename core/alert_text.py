@@ -92,15 +92,13 @@ def render_status_change(product: Product, *, broken: bool, reason: str) -> Repl
 
 def _broken_because(reason: str) -> str:
     code = reason.strip()
-    if code in _STATUS_REASONS:
-        return f"This page can no longer be read because {_STATUS_REASONS[code]}."
     if not code:
         return "This page can no longer be read."
-    if code[0].isupper() or ". " in code:
+    if code not in _STATUS_REASONS and (code[0].isupper() or ". " in code):
         # Already a sentence of its own (an error message we have no words for).
         ending = "" if code.endswith((".", "!", "?")) else "."
         return f"This page can no longer be read. {code}{ending}"
-    return f"This page can no longer be read because {code.rstrip('.')}."
+    return f"This page can no longer be read because {reason_text(code)}."
 
 
 def _headline(event: AlertEvent) -> str:

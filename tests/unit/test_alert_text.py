@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from core.alert_text import render_alert, render_status_change
+from core.alert_text import reason_text, render_alert, render_status_change
 from core.alerts import AlertEvent, EventKind
+from core.errors import ExtractionError, FetchError, PricebotError
 from core.model import Availability, ChatAddress, Product, Rule, RuleKind, Watch
 from core.money import Money
 from core.reply import Button
@@ -251,3 +252,17 @@ def test_page_readable_again_message() -> None:
     assert "can be read again" in reply.text
     assert "€24.00" in reply.text
     assert "no longer" not in reply.text
+
+
+def _subclasses(cls: type) -> list[type]:
+    return [cls] + [sub for direct in cls.__subclasses__() for sub in _subclasses(direct)]
+
+
+@pytest.mark.parametrize(
+    "error",
+    _subclasses(FetchError) + _subclasses(ExtractionError),
+    ids=lambda error: error.__name__,
+)
+def test_every_reason_a_check_can_store_has_words(error: type[PricebotError]) -> None:
+    """The check cycle stores the error's code; a new error class needs words here too."""
+    assert reason_text(error.reason) != error.reason
