@@ -42,13 +42,11 @@ def build_market(
         ),
         "ygoprodeck": YgoprodeckSource(settings.ygoprodeck_api, clock=clock, timeout=timeout),
     }
-    fees = seller_fees(settings)
     marketplaces: dict[str, MarketplaceSource] = {}
     stockx = build_stockx_market(
         _secret(settings.stockx_api_key),
         _secret(settings.stockx_token),
         settings.stockx_api,
-        fee=fees.get("stockx"),
         clock=clock,
         timeout=timeout,
     )
@@ -60,7 +58,6 @@ def build_market(
         clock,
         HoldingAlerts(policy),
         RefreshConfig(page_refresh=timedelta(seconds=settings.check_interval)),
-        fees=fees,
         marketplaces=marketplaces,
     )
     return Market(
@@ -68,7 +65,7 @@ def build_market(
         refresher=refresher,
         rates=EcbRates(settings.fx_api, clock=clock, timeout=timeout),
         marketplaces=marketplaces,
-        fees=fees,
+        fees=seller_fees(settings),
         currency=settings.currency,
         max_holdings_per_chat=settings.max_holdings_per_chat,
     )

@@ -91,8 +91,9 @@ class MarketQuote:
 @dataclass(frozen=True, slots=True)
 class MarketplaceData:
     """A marketplace's market for one item (StockX / GOAT / Alias style), in one currency.
-    `volatility` and `fee` are fractions in 0..1; `currency` is the one its amounts are in
-    (and the one an API is asked for)."""
+    `volatility` is a fraction in 0..1; `currency` is the one its amounts are in (and the one
+    an API is asked for). The seller fee is not market data but the operator's setting: it is
+    applied when proceeds are worked out (`net_proceeds`), so a changed setting counts at once."""
 
     platform: str
     item_ref: str  # the marketplace's product (and variant / size) id, or the page's URL
@@ -101,7 +102,6 @@ class MarketplaceData:
     last_sale: Money | None
     sales_30d: int | None
     volatility: Decimal | None
-    fee: Decimal
     as_of: datetime
     currency: str = ""
 
@@ -111,19 +111,21 @@ class MarketplaceData:
         return next(iter(found), self.currency or "USD")
 
     def __post_init__(self) -> None:
-        for name in ("volatility", "fee"):
-            value = getattr(self, name)
-            if value is not None and not Decimal(0) <= value <= Decimal(1):
-                raise ValueError(f"{name} must be within 0..1, not {value}")
+        _fraction("volatility", self.volatility)
 
-    @property
-    def net_proceeds(self) -> Money | None:
-        """What selling at the lowest ask brings after the platform's fee."""
+    def net_proceeds(self, fee: Decimal) -> Money | None:
+        """What selling at the lowest ask brings after the platform's `fee` (a fraction)."""
+        _fraction("fee", fee)
         if self.lowest_ask is None:
             return None
-        net = self.lowest_ask.amount * (Decimal(1) - self.fee)
+        net = self.lowest_ask.amount * (Decimal(1) - fee)
         unit = minor_unit(self.lowest_ask.currency)
         return Money(net.quantize(unit, rounding=ROUND_HALF_UP), self.lowest_ask.currency)
+
+
+def _fraction(name: str, value: Decimal | None) -> None:
+    if value is not None and not Decimal(0) <= value <= Decimal(1):
+        raise ValueError(f"{name} must be within 0..1, not {value}")
 
 
 @dataclass(frozen=True, slots=True)

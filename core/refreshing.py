@@ -71,7 +71,6 @@ class MarketRefresher:
         clock: Clock,
         alerts: HoldingAlerts,
         config: RefreshConfig | None = None,
-        fees: Mapping[str, Decimal] | None = None,
         marketplaces: Mapping[str, MarketplaceSource] | None = None,
     ) -> None:
         self._uow = uow_factory
@@ -79,7 +78,6 @@ class MarketRefresher:
         self._clock = clock
         self._alerts = alerts
         self._config = config or RefreshConfig()
-        self._fees = dict(fees or {})
         self._marketplaces = dict(marketplaces or {})
 
     async def run_once(self) -> RefreshReport:
@@ -213,8 +211,7 @@ class MarketRefresher:
         platform = MARKETPLACE_HOSTS.get(host)
         if platform is None:
             return
-        fee = self._fees.get(platform, Decimal(0))
-        data = MarketplaceData(platform, url, ask, None, None, None, None, fee, at)
+        data = MarketplaceData(platform, url, ask, None, None, None, None, at)
         await uow.marketplaces.put(item.id or 0, data)
 
     async def _record(

@@ -5,7 +5,7 @@ rate limit with a pace shared by every user of that source in the process, keeps
 day, and fails only with core.market.SourceError (or SourceRateLimited)."""
 
 from adapters.sources.ecb import ECB_DAILY_URL, EcbRates
-from adapters.sources.fees import DEFAULT_SELLER_FEES, SellerFee, seller_fee
+from adapters.sources.fees import DEFAULT_SELLER_FEES, SellerFee
 from adapters.sources.scryfall import SCRYFALL_API, ScryfallSource
 from adapters.sources.stockx import STOCKX_API, StockXMarket, build_stockx_market
 from adapters.sources.tcgdex import TCGDEX_API, TcgdexSource
@@ -25,5 +25,4 @@ __all__ = [
     "TcgdexSource",
     "YgoprodeckSource",
     "build_stockx_market",
-    "seller_fee",
 ]

@@ -73,14 +73,3 @@ DEFAULT_SELLER_FEES: Mapping[str, SellerFee] = MappingProxyType(
         # no default; set the rate of your category with an override.
     }
 )
-
-
-def seller_fee(platform: str, overrides: Mapping[str, Decimal] | None = None) -> Decimal | None:
-    """The fee fraction for `platform`: the operator's override, else the default above, else
-    None (unknown: the caller must not guess)."""
-    key = platform.casefold()
-    chosen = {name.casefold(): fraction for name, fraction in (overrides or {}).items()}
-    if key in chosen:
-        return SellerFee(chosen[key], "operator setting").fraction  # checked: within 0..1
-    default = DEFAULT_SELLER_FEES.get(key)
-    return default.fraction if default else None

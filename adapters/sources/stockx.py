@@ -5,11 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import timedelta
-from decimal import Decimal
 from types import MappingProxyType
 
 from adapters.sources.cache import MISSING, TtlCache
-from adapters.sources.fees import seller_fee
 from adapters.sources.http import DEFAULT_TIMEOUT, SourceHttp
 from adapters.sources.limits import RateLimit
 from adapters.sources.payload import mapping, money, required_text
@@ -32,7 +30,7 @@ class StockXMarket(MarketplaceSource):
     highest bid of one size. That endpoint has no last sale, sales count or volatility, and
     no other documented v2 endpoint was found to give them, so they stay None;
     sellFasterAmount and earnMoreAmount (StockX's suggested asks) are not market prices and
-    are not kept. `fee` is what StockX keeps of a sale (fees.py has the default)."""
+    are not kept. What StockX keeps of a sale is the operator's setting, applied by /sell."""
 
     platform = "stockx"
 
@@ -42,7 +40,6 @@ class StockXMarket(MarketplaceSource):
         token: str,
         base_url: str = STOCKX_API,
         *,
-        fee: Decimal | None = None,
         clock: Clock | None = None,
         refresh: timedelta = timedelta(days=1),
         timeout: float = DEFAULT_TIMEOUT,
@@ -50,7 +47,6 @@ class StockXMarket(MarketplaceSource):
     ) -> None:
         if not api_key.strip() or not token.strip():
             raise ValueError("StockX needs an API key and an OAuth access token")
-        self.fee = fee if fee is not None else seller_fee(self.platform) or Decimal(0)
         self.refresh = refresh
         self._clock = clock or SystemClock()
         self._http = SourceHttp(
@@ -103,7 +99,6 @@ class StockXMarket(MarketplaceSource):
             last_sale=None,
             sales_30d=None,
             volatility=None,
-            fee=self.fee,
             as_of=self._clock.now(),
         )
 
@@ -113,7 +108,6 @@ def build_stockx_market(
     token: str | None,
     base_url: str = STOCKX_API,
     *,
-    fee: Decimal | None = None,
     clock: Clock | None = None,
     refresh: timedelta = timedelta(days=1),
     timeout: float = DEFAULT_TIMEOUT,
@@ -122,6 +116,4 @@ def build_stockx_market(
     nothing without both, so pricebot then simply has no StockX (check for None)."""
     if not api_key or not api_key.strip() or not token or not token.strip():
         return None
-    return StockXMarket(
-        api_key, token, base_url, fee=fee, clock=clock, refresh=refresh, timeout=timeout
-    )
+    return StockXMarket(api_key, token, base_url, clock=clock, refresh=refresh, timeout=timeout)

@@ -488,7 +488,6 @@ def _marketplace_upsert(insert: Callable[[Table], Any]) -> Any:
         "last_sale",
         "sales_30d",
         "volatility",
-        "fee",
         "as_of",
     )
     return statement.on_conflict_do_update(
@@ -524,7 +523,6 @@ class SqlMarketplaceRepository(SqlRepository, MarketplaceRepository):
             "last_sale": _amount(data.last_sale),
             "sales_30d": data.sales_30d,
             "volatility": data.volatility,
-            "fee": data.fee,
             "as_of": data.as_of,
         }
         await self._execute(_PUT_MARKETPLACE[self._dialect], values)
@@ -540,7 +538,6 @@ class SqlMarketplaceRepository(SqlRepository, MarketplaceRepository):
                 last_sale=_money_or_none(row.last_sale, row.currency),
                 sales_30d=row.sales_30d,
                 volatility=row.volatility,
-                fee=row.fee,
                 as_of=row.as_of,
                 currency=row.currency,
             )

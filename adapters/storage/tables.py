@@ -254,16 +254,16 @@ class PortfolioSnapshotRow(SQLModel, table=True):
 
 
 class MarketplaceRow(SQLModel, table=True):
-    """An item's market on one marketplace: lowest ask, highest bid, last sale, fee."""
+    """An item's market on one marketplace: lowest ask, highest bid, last sale. The seller fee
+    is the operator's setting, applied when proceeds are worked out, never stored."""
 
     __tablename__ = "marketplace_data"
     __table_args__ = (
         UniqueConstraint("item_id", "platform"),
-        # Fractions; compared as REAL because SQLite keeps exact decimals as text.
+        # A fraction; compared as REAL because SQLite keeps exact decimals as text.
         CheckConstraint(
             "volatility IS NULL OR CAST(volatility AS REAL) BETWEEN 0 AND 1", name="volatility"
         ),
-        CheckConstraint("CAST(fee AS REAL) BETWEEN 0 AND 1", name="fee"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -276,7 +276,6 @@ class MarketplaceRow(SQLModel, table=True):
     last_sale: Decimal | None = Field(default=None, sa_type=ExactDecimal)
     sales_30d: int | None = None
     volatility: Decimal | None = Field(default=None, sa_type=ExactDecimal)
-    fee: Decimal = Field(sa_type=ExactDecimal)
     as_of: datetime = Field(sa_type=UTCDateTime)
 
 

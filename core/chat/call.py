@@ -44,6 +44,7 @@ class Market:
     rates: ExchangeRates | None = None
     # Marketplace APIs the operator configured (a key), by platform: /holdings market.
     marketplaces: dict[str, MarketplaceSource] = field(default_factory=dict)
+    # Seller fee fractions by platform (the settings): /sell applies them when it runs.
     fees: dict[str, Decimal] = field(default_factory=dict)
     currency: str = "EUR"
     # A price older than this is shown as stale (its source refreshes daily).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from decimal import Decimal
 
 from core.chat import params
 from core.chat.call import Call
@@ -12,7 +13,8 @@ from core.chat.holdings import holding_in_chat, holding_param, market_of
 from core.chat.holdings_add import PER_SOURCE
 from core.chat.registry import CommandFamily, Param
 from core.errors import PermissionDenied, UsageError
-from core.market import CardPrinting, MarketQuote, MarketSource, SourceError
+from core.market import CardPrinting, MarketplaceData, MarketQuote, MarketSource, SourceError
+from core.money import Money
 from core.portfolio import Holding
 from core.ports import UnitOfWork
 from core.reply import Button, Reply
@@ -69,15 +71,18 @@ async def sell(call: Call, holding: int) -> Reply:
     /sell <holding>. For each marketplace that lists the item: the lowest ask, what selling
     at it brings after the platform's fee, sales in 30 days and volatility where known.
     """
+    fees = market_of(call).fees  # the operator's setting now, whenever the ask was read
     async with call.uow() as uow:
         found = await holding_in_chat(uow, call, holding)
         markets = await uow.marketplaces.for_item(found.item_id)
         item = (await uow.items.get_many([found.item_id]))[found.item_id]
-    ranked = sorted(
-        (m for m in markets if m.net_proceeds is not None),
-        key=lambda m: m.net_proceeds.amount if m.net_proceeds else 0,
-        reverse=True,
-    )
+    ranked: list[tuple[MarketplaceData, Decimal, Money]] = []
+    for data in markets:
+        fee = fees.get(data.platform, Decimal(0))
+        net = data.net_proceeds(fee)
+        if net is not None:
+            ranked.append((data, fee, net))
+    ranked.sort(key=lambda found: found[2].amount, reverse=True)
     if not ranked:
         return Reply.say(
             f"No marketplace lists {item.label} yet.",
@@ -85,8 +90,8 @@ async def sell(call: Call, holding: int) -> Reply:
             "and record your own listing with /holdings ask.",
         )
     lines = []
-    for rank, data in enumerate(ranked, start=1):
-        assert data.lowest_ask is not None and data.net_proceeds is not None
+    for rank, (data, fee, net) in enumerate(ranked, start=1):
+        assert data.lowest_ask is not None
         extra = []
         if data.sales_30d is not None:
             extra.append(f"{data.sales_30d} sales in 30 days")
@@ -95,10 +100,10 @@ async def sell(call: Call, holding: int) -> Reply:
         detail = f" ({', '.join(extra)})" if extra else ""
         lines.append(
             f"{rank}. {data.platform}: lowest ask {data.lowest_ask.format()}, fee "
-            f"{data.fee * 100:.1f}% -> you net {data.net_proceeds.format()} each{detail}"
+            f"{fee * 100:.1f}% -> you net {net.format()} each{detail}"
         )
     buttons = tuple(
-        Button(d.platform, url=d.item_ref) for d in ranked if d.item_ref.startswith("http")
+        Button(d.platform, url=d.item_ref) for d, *_ in ranked if d.item_ref.startswith("http")
     )
     return Reply.say(f"Selling #{holding} {item.label}:", "\n".join(lines), buttons=buttons[:5])
 

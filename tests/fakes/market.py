@@ -62,9 +62,8 @@ class FakeMarketplace(MarketplaceSource):
     """A marketplace API: the market of each item reference, as the test sets it; `failing`
     makes every call raise it."""
 
-    def __init__(self, platform: str = "stockx", fee: str = "0.12") -> None:
+    def __init__(self, platform: str = "stockx") -> None:
         self.platform = platform
-        self.fee = Decimal(fee)
         self.markets: dict[str, tuple[str, str | None, str]] = {}  # ref -> (ask, bid, currency)
         self.asked: list[tuple[str, str]] = []
         self.failing: SourceError | None = None
@@ -84,7 +83,6 @@ class FakeMarketplace(MarketplaceSource):
             None,
             None,
             None,
-            self.fee,
             datetime(2026, 1, 5, tzinfo=UTC),
             currency=code,
         )

@@ -323,3 +323,66 @@ async def test_upgrade_to_0003_repairs_what_earlier_versions_stored(fresh_url: s
     }
     assert found_long is not None and found_long.id == 3 and found_long.url == long_url
     assert found_sane is not None and found_sane.id == 2
+
+
+async def test_0007_moves_the_seller_fee_out_of_the_rows_and_back(fresh_url: str) -> None:
+    """The fee is a setting from 0007 on: the rows keep their market, lose the fee; going back
+    gives each row its platform's documented default fee (0 for one without a default)."""
+    await asyncio.to_thread(command.upgrade, alembic_config(fresh_url), "0006")
+    engine = make_engine(fresh_url)
+    old = _OLD_AMOUNTS[engine.dialect.name]
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO market_items (id, item_key, kind, name) "
+                    "VALUES (1, 'k-1', 'card', 'Black Lotus')"
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO marketplace_data (id, item_id, platform, item_ref, currency, "
+                    "lowest_ask, fee, as_of) VALUES "
+                    f"(1, 1, 'stockx', 'p-1:v-1', 'USD', {old.sane('238.00')}, "
+                    f"{old.sane('0.10')}, {old.at}), "
+                    f"(2, 1, 'ebay', 'https://www.ebay.com/itm/1', 'USD', {old.sane('230.00')}, "
+                    f"{old.sane('0.1325')}, {old.at})"
+                )
+            )
+
+        await asyncio.to_thread(upgrade_to_head, fresh_url)
+        async with engine.connect() as conn:
+            columns = await conn.run_sync(
+                lambda sync: {c["name"] for c in inspect(sync).get_columns("marketplace_data")}
+            )
+            refs = (
+                await conn.execute(text("SELECT item_ref FROM marketplace_data ORDER BY id"))
+            ).scalars()
+            assert list(refs) == ["p-1:v-1", "https://www.ebay.com/itm/1"]
+        assert "fee" not in columns and "lowest_ask" in columns
+        assert await _on_connection(fresh_url, _diff) == []
+
+        await asyncio.to_thread(command.downgrade, alembic_config(fresh_url), "0006")
+        async with engine.connect() as conn:
+            fees = (
+                await conn.execute(text("SELECT platform, fee FROM marketplace_data ORDER BY id"))
+            ).all()
+        assert [(platform, Decimal(str(fee))) for platform, fee in fees] == [
+            ("stockx", Decimal("0.12")),
+            ("ebay", Decimal("0")),
+        ]
+        with pytest.raises(Exception, match=r"ck_marketplace_data_fee|CHECK constraint failed"):
+            async with engine.begin() as conn:
+                await conn.execute(text("UPDATE marketplace_data SET fee = '1.5' WHERE id = 1"))
+        with pytest.raises(Exception, match=r"(?i)null"):
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text(
+                        "INSERT INTO marketplace_data (item_id, platform, item_ref, currency, "
+                        f"as_of) VALUES (1, 'goat', 'g-1', 'USD', {old.at})"
+                    )
+                )
+    finally:
+        await engine.dispose()
+    await asyncio.to_thread(upgrade_to_head, fresh_url)
+    assert await _on_connection(fresh_url, _diff) == []

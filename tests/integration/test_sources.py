@@ -24,7 +24,6 @@ from adapters.sources import (
     TcgdexSource,
     YgoprodeckSource,
     build_stockx_market,
-    seller_fee,
 )
 from adapters.sources.http import USER_AGENT, SourceHttp
 from adapters.sources.limits import RateLimit
@@ -32,6 +31,8 @@ from adapters.sources.scryfall import ACCEPT, COLLECTION_BATCH
 from adapters.sources.scryfall import DEFAULT_LIMITS as SCRYFALL_LIMITS
 from adapters.sources.ygoprodeck import DEFAULT_LIMITS as YGOPRODECK_LIMITS
 from adapters.web.politeness import parse_retry_after
+from bot.market import seller_fees
+from bot.settings import SettingsError, load_settings
 from core.market import MarketQuote, SourceError, SourceRateLimited
 from core.money import Money
 from tests.fakes.clock import FakeClock
@@ -521,8 +522,7 @@ async def test_stockx_market_data_maps_and_net_proceeds_take_the_fee(
     assert data.highest_bid == Money(Decimal("205.00"), "USD")
     # Not in the market-data endpoint.
     assert (data.last_sale, data.sales_30d, data.volatility) == (None, None, None)
-    assert data.fee == Decimal("0.12")
-    assert data.net_proceeds == Money(Decimal("209.44"), "USD")
+    assert data.net_proceeds(Decimal("0.12")) == Money(Decimal("209.44"), "USD")
     [request] = api.requests
     assert request.path == (
         "/stockx/catalog/products/b0a4d3f8-6f1e-4c2d-9a7b-2e5c8d1f3a64"
@@ -533,7 +533,7 @@ async def test_stockx_market_data_maps_and_net_proceeds_take_the_fee(
     assert request.headers["authorization"] == f"Bearer {STOCKX_TOKEN}"
 
     eur = await stockx.market(SNEAKER, "EUR")
-    assert eur is not None and eur.net_proceeds == Money(Decimal("194.48"), "EUR")
+    assert eur is not None and eur.net_proceeds(Decimal("0.12")) == Money(Decimal("194.48"), "EUR")
 
 
 async def test_stockx_without_asks_unknown_items_and_bad_credentials(
@@ -541,7 +541,7 @@ async def test_stockx_without_asks_unknown_items_and_bad_credentials(
 ) -> None:
     no_asks = await stockx.market(SNEAKER_NO_ASKS, "USD")
     assert no_asks is not None
-    assert no_asks.lowest_ask is None and no_asks.net_proceeds is None
+    assert no_asks.lowest_ask is None and no_asks.net_proceeds(Decimal("0.12")) is None
     assert no_asks.highest_bid == Money(Decimal("150.00"), "USD")
 
     assert await stockx.market("0000:1111", "USD") is None
@@ -564,27 +564,28 @@ async def test_stockx_is_not_built_without_a_key(api: MarketApi) -> None:
     assert build_stockx_market(None, STOCKX_TOKEN) is None
     assert build_stockx_market(" ", STOCKX_TOKEN) is None
     assert build_stockx_market(STOCKX_API_KEY, None) is None
-    built = build_stockx_market(
-        STOCKX_API_KEY, STOCKX_TOKEN, api.url("stockx"), fee=Decimal("0.095")
-    )
+    built = build_stockx_market(STOCKX_API_KEY, STOCKX_TOKEN, api.url("stockx"))
     assert isinstance(built, StockXMarket)
     try:
         data = await built.market(SNEAKER, "USD")
     finally:
         await built.aclose()
-    assert data is not None and data.net_proceeds == Money(Decimal("215.39"), "USD")
+    assert data is not None and data.lowest_ask == Money(Decimal("238.00"), "USD")
 
 
 def test_seller_fees_have_sources_and_operators_can_override_them() -> None:
     for platform, fee in DEFAULT_SELLER_FEES.items():
         assert Decimal(0) < fee.fraction < Decimal(1), platform
         assert fee.source.startswith("https://"), platform
-    assert seller_fee("StockX") == Decimal("0.12")
-    assert seller_fee("alias") == Decimal("0.121245")  # 9.5% commission, then 2.9% cash-out
-    assert seller_fee("ebay") is None  # no eBay page with a rate: no guess
-    assert seller_fee("eBay", {"ebay": Decimal("0.1325")}) == Decimal("0.1325")
-    with pytest.raises(ValueError):
-        seller_fee("stockx", {"stockx": Decimal("1.5")})
+    defaults = seller_fees(load_settings())
+    assert defaults["stockx"] == Decimal("0.12")
+    assert defaults["alias"] == Decimal("0.121245")  # 9.5% commission, then 2.9% cash-out
+    assert "ebay" not in defaults  # no eBay page with a rate: no guess
+    chosen = seller_fees(load_settings(seller_fees="ebay=0.1325, stockx=0.10"))
+    assert (chosen["ebay"], chosen["stockx"]) == (Decimal("0.1325"), Decimal("0.10"))
+    assert chosen["goat"] == Decimal("0.095")  # the others keep their defaults
+    with pytest.raises(SettingsError, match="PRICEBOT_SELLER_FEES"):
+        load_settings(seller_fees="stockx=1.5")
 
 
 # ----- what every source must do ------------------------------------------------------------

@@ -1533,7 +1533,6 @@ def a_marketplace(
         last_sale=None,
         sales_30d=None,
         volatility=None,
-        fee=Decimal("0.12"),
         as_of=NOW,
     )
     return replace(data, **fields)  # type: ignore[arg-type]
@@ -1979,12 +1978,11 @@ async def test_marketplaces_are_one_row_per_item_and_platform(backend: Backend) 
         last_sale=Money(Decimal("230"), "USD"),
         sales_30d=412,
         volatility=Decimal("0.0731"),
-        fee=Decimal("0.095"),
         as_of=datetime(2026, 1, 5, 10, 0, tzinfo=cest),
     )
-    goat = a_marketplace("goat", "219.99", "EUR", fee=Decimal("0"))
+    goat = a_marketplace("goat", "219.99", "EUR", volatility=Decimal("0"))
     # Nothing listed there yet: the row keeps the currency to ask the marketplace in.
-    empty = a_marketplace("alias", None, fee=Decimal("1"), currency="GBP")
+    empty = a_marketplace("alias", None, volatility=Decimal("1"), currency="GBP")
 
     async def put_all(uow: UnitOfWork) -> None:
         await uow.marketplaces.put(sneaker, stockx)
@@ -1999,7 +1997,7 @@ async def test_marketplaces_are_one_row_per_item_and_platform(backend: Backend) 
     assert listed == [read_back(empty), read_back(goat), read_back(stockx)]  # by platform
     assert [m.currency for m in listed] == ["GBP", "EUR", "USD"]
     assert listed[2].as_of.tzinfo == UTC and listed[2].as_of == NOW - timedelta(hours=1)
-    assert [str(m.fee) for m in listed] == ["1", "0", "0.095"]
+    assert [str(m.volatility) for m in listed] == ["1", "0", "0.0731"]
 
     # Put again: the platform's row is replaced, the others stay.
     cheaper = a_marketplace("stockx", "199.00", sales_30d=430, as_of=NOW + timedelta(hours=1))
@@ -2024,23 +2022,20 @@ async def test_a_marketplace_row_holds_one_currency_of_a_known_item(backend: Bac
 
 
 @real_databases
-@pytest.mark.parametrize(
-    ("column", "value"),
-    [("fee", "1.5"), ("fee", "-0.01"), ("volatility", "1.0001"), ("volatility", "-0.2")],
-)
-async def test_the_database_refuses_a_fraction_outside_0_to_1(
-    backend: Backend, column: str, value: str
+@pytest.mark.parametrize("value", ["1.0001", "-0.2"])
+async def test_the_database_refuses_a_volatility_outside_0_to_1(
+    backend: Backend, value: str
 ) -> None:
-    """MarketplaceData refuses these itself; the database is the last word for any writer
-    that builds a row another way."""
+    """MarketplaceData refuses it itself; the database is the last word for any writer that
+    builds a row another way."""
     item_id = await store_item(backend, a_card())
     kept = a_marketplace("stockx")
     await committed(backend, lambda uow: uow.marketplaces.put(item_id, kept))
     for platform in ("stockx", "goat"):  # the update of a row, and a new row
         bad = a_marketplace(platform)
-        object.__setattr__(bad, column, Decimal(value))  # past the record's own check
+        object.__setattr__(bad, "volatility", Decimal(value))  # past the record's own check
         async with backend.factory() as uow:
-            with pytest.raises(IntegrityError, match=f"ck_marketplace_data_{column}"):
+            with pytest.raises(IntegrityError, match="ck_marketplace_data_volatility"):
                 await uow.marketplaces.put(item_id, bad)
     async with backend.factory() as uow:
         assert await uow.marketplaces.for_item(item_id) == [read_back(kept)]

@@ -85,9 +85,6 @@ def world():
     )
     sources = {"scryfall": scryfall, "tcgdex": tcgdex}
     policy = AlertPolicy(cooldown=timedelta(0))
-    refresher = MarketRefresher(
-        uow, sources, clock, HoldingAlerts(policy), fees={"stockx": Decimal("0.12")}
-    )
     fetcher, extractor = FakeFetcher(), FakeExtractor()
     fetcher.pages[SNEAKER] = b"<html></html>"
     extractor.observations[SNEAKER] = Observation(
@@ -99,7 +96,6 @@ def world():
         sources,
         clock,
         HoldingAlerts(policy),
-        fees={"stockx": Decimal("0.12")},
         marketplaces={"stockx": stockx},
     )
     market = Market(
@@ -274,7 +270,6 @@ async def test_a_held_marketplace_page_feeds_sell_and_an_ask_above_it_alerts(wor
                 None,
                 None,
                 None,
-                Decimal("0.12"),
                 clock.now(),
             ),
         )
@@ -428,7 +423,7 @@ async def test_one_evaluation_keeps_both_a_market_move_alert_and_a_rearmed_ask()
             )
         )
         lowest = Money(Decimal("25.00"), "EUR")
-        market = MarketplaceData("stockx", "p-1", lowest, None, None, None, None, Decimal(0), now)
+        market = MarketplaceData("stockx", "p-1", lowest, None, None, None, None, now)
         await unit.marketplaces.put(item.id or 0, market)
         await unit.commit()
     async with uow() as unit:
@@ -476,3 +471,20 @@ async def test_an_item_followed_for_other_holders_keeps_its_marketplace_referenc
         [row] = await unit.marketplaces.for_item(1)
     assert row.item_ref == "p-1:v-10"
     assert "lowest ask €21.00" in (await dispatcher.handle_text(ANN, "/sell 1")).text
+
+
+async def test_sell_applies_the_seller_fee_configured_when_it_runs(world):
+    dispatcher, *_ = world
+    stockx = dispatcher._services.market.marketplaces["stockx"]
+    stockx.markets["p-1:v-10"] = ("21.00", "18.00", "EUR")
+    await dispatcher.handle_text(ANN, "/holdings add Pikachu")
+    await dispatcher.handle_text(ANN, "/holdings market 1 stockx p-1:v-10")
+    await dispatcher.handle_text(ANN, f"/holdings add {SNEAKER}")  # a held StockX page
+    services = dispatcher._services
+    # The operator lowers StockX's fee: rows stored before follow it at once.
+    changed = replace(services.market, fees={"stockx": Decimal("0.10")})
+    dispatcher = Dispatcher(services.registry, replace(services, market=changed))
+    followed = await dispatcher.handle_text(ANN, "/sell 1")
+    assert "1. stockx: lowest ask €21.00, fee 10.0% -> you net €18.90 each" in followed.text
+    listed = await dispatcher.handle_text(ANN, "/sell 2")
+    assert "1. stockx: lowest ask $300.00, fee 10.0% -> you net $270.00 each" in listed.text
