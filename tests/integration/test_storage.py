@@ -1266,8 +1266,25 @@ async def test_concurrent_workers_never_claim_the_same_product(backend: Backend)
             assert (await stored_product(backend, product_id)).claim_token == f"worker-{n}"
 
 
+async def until_a_transaction_waits_for_a_lock(database_url: str) -> None:
+    """PostgreSQL: returns once some transaction is waiting for a lock another one holds."""
+    engine = make_engine(database_url)
+    waiting = text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                async with engine.connect() as connection:
+                    if (await connection.execute(waiting)).scalar_one():
+                        return
+                await asyncio.sleep(0.01)
+    finally:
+        await engine.dispose()
+
+
 @real_databases
-async def test_two_units_of_work_adding_one_page_get_one_row(backend: Backend) -> None:
+async def test_two_units_of_work_adding_one_page_get_one_row(
+    backend: Backend, database_url: str | None
+) -> None:
     started = asyncio.Event()
 
     async def second_user() -> Product:
@@ -1283,6 +1300,9 @@ async def test_two_units_of_work_adding_one_page_get_one_row(backend: Backend) -
         # The second insert now waits for this transaction (SQLite: for its write lock;
         # PostgreSQL: on the unique index entry) and then finds the row it committed.
         await started.wait()
+        if backend.name == "postgresql":
+            assert database_url is not None
+            await until_a_transaction_waits_for_a_lock(database_url)
         await first_user.commit()
     second = await second_task
     assert first.id is not None and second.id == first.id
