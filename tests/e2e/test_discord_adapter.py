@@ -125,7 +125,7 @@ REGISTRY = Registry([_family])
 
 class Door(RecordingFrontDoor):
     """RecordingFrontDoor over REGISTRY, also recording named options and completions; a
-    command may be made slow to answer."""
+    command may be held from answering until the test releases it."""
 
     registry = REGISTRY
 
@@ -134,17 +134,26 @@ class Door(RecordingFrontDoor):
         self.options: list[tuple[ChatContext, str, dict[str, Any]]] = []
         self.completions: list[tuple[ChatContext, str, str]] = []
         self.suggestions: dict[str, list[tuple[str, str]]] = {}  # by channel id
-        self.delays: dict[str, float] = {}
+        self._holds: dict[str, asyncio.Event] = {}
+
+    def hold(self, name: str) -> asyncio.Event:
+        """Command or button `name` answers only once the returned event is set."""
+        release = self._holds[name] = asyncio.Event()
+        return release
+
+    async def _held(self, name: str) -> None:
+        if (release := self._holds.get(name)) is not None:
+            await asyncio.wait_for(release.wait(), 15)
 
     async def handle_options(
         self, ctx: ChatContext, name: str, options: dict[str, Any]
     ) -> Reply | None:
         self.options.append((ctx, name, dict(options)))
-        await asyncio.sleep(self.delays.get(name, 0))
+        await self._held(name)
         return await super().handle_options(ctx, name, options)
 
     async def handle_action(self, ctx: ChatContext, action: str) -> Reply | None:
-        await asyncio.sleep(self.delays.get(action, 0))
+        await self._held(action)
         return await super().handle_action(ctx, action)
 
     async def complete(self, ctx: ChatContext, source: str, typed: str) -> list[tuple[str, str]]:
@@ -365,13 +374,14 @@ async def test_a_slash_command_reaches_the_front_door_with_who_and_where(
 async def test_a_command_that_reads_a_page_defers_at_once_and_follows_up(
     fake: FakeDiscord, door: Door
 ) -> None:
-    door.delays["track"] = 0.5
+    release = door.hold("track")
     door.reply_to("track", Reply(("Now tracking #1:", "Kettle\n€49.90"), link=OPEN))
     async with running(fake, door):
         pushed = fake.push_slash_command("track", {"link": OPEN, "target": "45"}, ALICE, CHANNEL)
         deferral = await fake.wait_until(lambda: fake.interaction_response(pushed.id))
         assert deferral.type == DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
         assert door.options and not fake.followups(pushed.id)  # deferred before the answer
+        release.set()
         [followup] = await fake.wait_until(lambda: fake.followups(pushed.id))
 
     assert door.options[0][2] == {"link": OPEN, "target": "45"}
@@ -385,10 +395,12 @@ async def test_a_command_that_reads_a_page_defers_at_once_and_follows_up(
 async def test_a_slow_command_is_deferred_before_discords_three_seconds(
     fake: FakeDiscord, door: Door, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(handlers, "ANSWER_WITHIN", 0.1)  # instead of 2 s of a busy database
-    door.delays["watches"] = 0.4
+    monkeypatch.setattr(handlers, "ANSWER_WITHIN", 1.0)  # instead of 2 s of a busy database
+    release = door.hold("watches")
     async with running(fake, door):
         slow = fake.push_slash_command("watches", None, ALICE, CHANNEL, GUILD)
+        await fake.wait_until(lambda: fake.interaction_response(slow.id))
+        release.set()
         await fake.wait_until(lambda: fake.followups(slow.id))
         fast = fake.push_slash_command("help", None, ALICE, CHANNEL, GUILD)
         answer = await fake.wait_until(lambda: fake.interaction_response(fast.id))
@@ -579,11 +591,13 @@ async def test_a_chart_press_comes_as_a_new_message_with_the_image(
 
 
 async def test_a_button_that_reads_a_page_defers_first(fake: FakeDiscord, door: Door) -> None:
-    door.delays["offer abc"] = 0.3
+    release = door.hold("offer abc")
     offer = fake.seed_bot_message(CHANNEL, "Track this?", components=alert_components("offer abc"))
     async with running(fake, door):
         pressed = fake.push_component("pb:offer abc", offer, ALICE, CHANNEL, GUILD)
         deferral = await fake.wait_until(lambda: fake.interaction_response(pressed.id))
+        assert not fake.edits  # deferred before the answer
+        release.set()
         await fake.wait_until(lambda: fake.edits)
     assert deferral.type == DEFERRED_UPDATE_MESSAGE
     assert fake.message(CHANNEL, offer)["embeds"][0]["description"] == "done: offer abc"

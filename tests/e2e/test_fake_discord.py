@@ -397,7 +397,6 @@ async def test_a_synced_slash_command_is_called_deferred_and_followed_up(fake: F
 
     @tree.command(name="slow", description="Answers too late")
     async def slow(interaction: discord.Interaction) -> None:
-        await asyncio.sleep(0.3)
         try:
             await interaction.response.send_message("too late")
         except discord.HTTPException as exc:
@@ -436,7 +435,7 @@ async def test_a_synced_slash_command_is_called_deferred_and_followed_up(fake: F
         assert removed == [7]
         assert answer.type == 4 and answer.data["flags"] == 64
 
-        fake.interaction_window = 0.1
+        fake.interaction_window = 0.0  # every answer comes too late
         too_late = fake.push_slash_command("slow", {}, USER, CHANNEL, GUILD)
         await wait_for(late)
 

@@ -508,21 +508,23 @@ async def test_one_chats_waiting_updates_hold_one_slot_not_all() -> None:
     processor = ChatFairUpdateProcessor(concurrency=4)
     await processor.initialize()
     release = asyncio.Event()
+    alice_started = asyncio.Event()
     started: list[int] = []
 
     async def waits_to_send(chat_id: int) -> None:
         started.append(chat_id)
+        if chat_id == ALICE:
+            alice_started.set()
         await release.wait()
 
     flood = [
         asyncio.create_task(processor.process_update(_update(BOB, n), waits_to_send(BOB)))
         for n in range(100)
     ]
-    await asyncio.sleep(0)
     other = asyncio.create_task(processor.process_update(_update(ALICE, 500), waits_to_send(ALICE)))
-    for _ in range(10):
-        await asyncio.sleep(0)
-    # Bob's chat holds one slot (its updates run one at a time); Alice's starts at once.
+    # Bob's chat holds one slot (its updates run one at a time); Alice's starts while all
+    # of Bob's still wait.
+    await asyncio.wait_for(alice_started.wait(), 5)
     assert started == [BOB, ALICE]
     release.set()
     await asyncio.gather(*flood, other)

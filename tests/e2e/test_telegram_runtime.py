@@ -299,7 +299,8 @@ async def test_a_flood_in_one_chat_does_not_delay_another(
         answer = await h.say(ALICE, ALICE, "/help")
         waited = time.monotonic() - started
         assert answer.text.startswith("Commands:")
-        assert waited < 1.0, f"/help waited {waited:.1f} s behind another chat's flood"
+        # The defect held it for 25 s; a loaded machine may take a second or two anyway.
+        assert waited < 5.0, f"/help waited {waited:.1f} s behind another chat's flood"
         # The flood itself gets its answers, one warning, and then silence.
         await telegram.wait_until(
             lambda: any("too fast" in m.text for m in telegram.sent(BOB)), timeout=30

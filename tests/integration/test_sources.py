@@ -289,8 +289,9 @@ async def test_scryfall_keeps_two_requests_a_second_across_every_user(
     times = [request.at for request in api.requests]
     assert len(times) == 4
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
-    # The limiter spaces starts by 0.5 s; delivery jitter on loopback is far below 0.1 s.
-    assert min(gaps) >= 0.4, gaps
+    # The limiter spaces starts by 0.5 s; two sent at once would arrive together. The margin
+    # is for a loaded machine, where one request may reach the server late.
+    assert min(gaps) >= 0.25, gaps
     assert times[-1] - times[0] >= 1.4
 
 
