@@ -4,52 +4,32 @@ slow. Each page is what a hostile or broken shop can really serve."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from tests.fakes.hostile_pages import html_page, jsonld, offers_page, product_jsonld
+
 GOOD_PRICE = "24.99"
+NO_PRICE = ("could not find a price",)
 
 
-def _page(head: str = "", body: str = "", *, charset: str = "utf-8") -> bytes:
-    return (
-        f'<!doctype html><html lang="en"><head><meta charset="{charset}">'
-        f"<title>Hostile product</title>{head}</head><body>{body}</body></html>"
-    ).encode("utf-8", "surrogatepass")
-
-
-def _jsonld(data: object) -> str:
-    return f'<script type="application/ld+json">{data}</script>'
-
-
-def _product(price: str, name: str = '"Hostile product"') -> str:
-    """A Product JSON-LD with `price` written verbatim (so it can be NaN or 1e400)."""
-    return _jsonld(
-        '{"@context": "https://schema.org", "@type": "Product", "name": '
-        + name
-        + ', "offers": {"@type": "Offer", "priceCurrency": "EUR", "price": '
-        + price
-        + ', "availability": "https://schema.org/InStock"}}'
-    )
+def _priced(price: str, **product: str) -> Callable[[], bytes]:
+    """A page builder for a JSON-LD product at `price` (written verbatim)."""
+    return lambda: html_page(product_jsonld(price, **product))
 
 
 def deep_nesting() -> bytes:
     """200,000 nested divs (1.4 MB) with the price at the bottom."""
     depth = 200_000
     price = '<span class="price">€19.99</span><button class="add-to-cart">Add to cart</button>'
-    return _page(body="<div>" * depth + price + "</div>" * depth)
+    return html_page(body="<div>" * depth + price + "</div>" * depth)
 
 
 def many_offers(count: int = 100_000) -> bytes:
     """One JSON-LD product with `count` offers, every one at a different price."""
-    offers = [
-        {"@type": "Offer", "price": f"{10 + n / 100:.2f}", "priceCurrency": "EUR"}
-        for n in range(count)
-    ]
-    data = {"@context": "https://schema.org", "@type": "Product", "name": "Many", "offers": offers}
-    return _page(_jsonld(json.dumps(data)))
+    return offers_page([f"{10 + n / 100:.2f}" for n in range(count)])
 
 
 def deep_jsonld() -> bytes:
@@ -58,7 +38,7 @@ def deep_jsonld() -> bytes:
         '<meta property="product:price:amount" content="12.00">'
         '<meta property="product:price:currency" content="EUR">'
     )
-    return _page(_jsonld("[" * 100_000 + "]" * 100_000) + meta)
+    return html_page(jsonld("[" * 100_000 + "]" * 100_000) + meta)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,32 +56,32 @@ PAGES = [
     HostilePage("deep-nesting", deep_nesting, ("too complex",)),
     HostilePage("many-offers", many_offers, ("several different prices",)),
     HostilePage("deep-jsonld", deep_jsonld, ("Now tracking", "€12.00"), tracked=True),
-    HostilePage("nan", lambda: _page(_product("NaN")), ("could not find a price",)),
-    HostilePage("infinity", lambda: _page(_product("Infinity")), ("could not find a price",)),
-    HostilePage("huge", lambda: _page(_product("1e400")), ("could not find a price",)),
-    HostilePage("tiny", lambda: _page(_product("1e-30")), ("could not find a price",)),
-    HostilePage("huge-text", lambda: _page(_product('"1e400"')), ("could not find a price",)),
+    HostilePage("nan", _priced("NaN"), NO_PRICE),
+    HostilePage("infinity", _priced("Infinity"), NO_PRICE),
+    HostilePage("huge", _priced("1e400"), NO_PRICE),
+    HostilePage("tiny", _priced("1e-30"), NO_PRICE),
+    HostilePage("huge-text", _priced('"1e400"'), NO_PRICE),
     HostilePage(
         "punycode",
-        lambda: _page(_product(f'"{GOOD_PRICE}"'), charset="punycode"),
+        lambda: html_page(product_jsonld(f'"{GOOD_PRICE}"'), charset="punycode"),
         ("Now tracking", "€24.99"),
         tracked=True,
     ),
     HostilePage(
         "surrogate-title",
-        lambda: _page(_product(f'"{GOOD_PRICE}"', name='"Kettle \\ud800 deluxe"')),
+        _priced(f'"{GOOD_PRICE}"', name='"Kettle \\ud800 deluxe"'),
         ("Now tracking", "Kettle \ufffd deluxe"),
         tracked=True,
     ),
     HostilePage(
         "nul-title",
-        lambda: _page(_product(f'"{GOOD_PRICE}"', name='"Kettle\\u0000 deluxe"')),
+        _priced(f'"{GOOD_PRICE}"', name='"Kettle\\u0000 deluxe"'),
         ("Now tracking", "Kettle deluxe"),
         tracked=True,
     ),
 ]
 # A page that is fine: the check cycle tests turn it hostile afterwards.
-FINE = HostilePage("fine", lambda: _page(_product(f'"{GOOD_PRICE}"')), ("Now tracking",), True)
+FINE = HostilePage("fine", _priced(f'"{GOOD_PRICE}"'), ("Now tracking",), True)
 
 
 @dataclass

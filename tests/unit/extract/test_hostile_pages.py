@@ -7,11 +7,11 @@ which a quadratic search would run for minutes: they hang rather than fail if on
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,35 +26,17 @@ from adapters.extract.page import Page, attributes
 from adapters.extract.prices import parse_price
 from core.errors import AmbiguousPrice, NoPriceFound, PageTooComplex, PricebotError
 from core.model import Availability
+from tests.fakes.hostile_pages import html_page, offers_page, product_jsonld
+from tests.fakes.hostile_pages import jsonld as _jsonld
 
 URL = "https://kitchen.example.de/p/kettle"  # a German shop: prices in EUR
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "pages"
 
 
-def _page(head: str = "", body: str = "", *, charset: str = "utf-8") -> bytes:
-    return (
-        f'<!doctype html><html lang="de"><head><meta charset="{charset}">'
-        f"<title>Küche Wasserkocher</title>{head}</head><body>{body}</body></html>"
-    ).encode("utf-8", "surrogatepass")
-
-
-def _jsonld(text: str) -> str:
-    return f'<script type="application/ld+json">{text}</script>'
-
-
-def _product(price: str, *, name: str = '"Wasserkocher"', currency: str = "EUR") -> str:
-    """A Product whose offer's price is written verbatim (so it can be NaN or 1e400)."""
-    return _jsonld(
-        '{"@context": "https://schema.org", "@type": "Product", "name": ' + name + ', '
-        '"offers": {"@type": "Offer", "priceCurrency": "' + currency + '", "price": ' + price
-        + ', "availability": "https://schema.org/InStock"}}'
-    )  # fmt: skip
-
-
-def _offers(prices: list[str]) -> bytes:
-    offers = [{"@type": "Offer", "price": price, "priceCurrency": "EUR"} for price in prices]
-    data = {"@context": "https://schema.org", "@type": "Product", "name": "Many", "offers": offers}
-    return _page(_jsonld(json.dumps(data)))
+# A German kettle page: the shop's language and currency matter to how prices are read.
+_page = partial(html_page, lang="de", title="Küche Wasserkocher")
+_product = partial(product_jsonld, name='"Wasserkocher"')
+_offers = partial(offers_page, lang="de", title="Küche Wasserkocher")
 
 
 def _deep_divs(count: int = 200_000) -> bytes:
