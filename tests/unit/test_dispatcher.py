@@ -441,7 +441,9 @@ async def test_a_flood_gets_one_wait_a_minute_then_silence(world):
     assert not (await dispatcher.handle_text(BOB, "/watches")).is_error
 
 
-async def test_an_unexpected_error_answers_with_an_apology_and_is_logged(world, caplog):
+async def test_an_unexpected_error_answers_with_an_apology_and_is_logged(
+    world, caplog, monkeypatch
+):
     dispatcher, _uow, *_ = world
 
     async def broken(self, address):  # type: ignore[no-untyped-def]
@@ -449,12 +451,9 @@ async def test_an_unexpected_error_answers_with_an_apology_and_is_logged(world, 
 
     from tests.fakes import memory
 
-    original = memory.MemoryWatchRepository.list_in_chat
-    memory.MemoryWatchRepository.list_in_chat = broken  # type: ignore[method-assign]
-    try:
+    with monkeypatch.context() as patched:
+        patched.setattr(memory.MemoryWatchRepository, "list_in_chat", broken)
         reply = await dispatcher.handle_text(ALICE, "/watches")
-    finally:
-        memory.MemoryWatchRepository.list_in_chat = original  # type: ignore[method-assign]
     assert reply.is_error and reply.text == APOLOGY
     assert "/watches from telegram:1" in caplog.text and "UnicodeEncodeError" in caplog.text
     assert not (await dispatcher.handle_text(ALICE, "/watches")).is_error
