@@ -3,11 +3,13 @@ holder's own ask sits N % above the market's lowest ask (time to reprice)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
 from core.alerts import AlertPolicy
+from core.market import MarketplaceData
 from core.model import OutboxMessage
 from core.money import Money
 from core.portfolio import Holding, MarketItem, MarketStats
@@ -22,16 +24,40 @@ _HUNDRED = Decimal(100)
 
 
 class HoldingAlerts:
-    """Evaluates the holdings of one item after its prices changed; writes alerts to the
+    """Evaluates the holdings of items after their prices changed; writes alerts to the
     outbox in the caller's transaction (with the prices that caused them)."""
 
     def __init__(self, policy: AlertPolicy | None = None) -> None:
         self._policy = policy or AlertPolicy()
 
     async def evaluate(self, uow: UnitOfWork, item: MarketItem, now: datetime) -> int:
-        held = (await uow.holdings.for_items([item.id or 0]))[item.id or 0]
-        if not held:
-            return 0
+        return await self.evaluate_many(uow, [item], now)
+
+    async def evaluate_many(
+        self, uow: UnitOfWork, items: Sequence[MarketItem], now: datetime
+    ) -> int:
+        """Every item's holdings, read with their marketplaces in one query each for all
+        the items (a refresh evaluates thousands at once)."""
+        unique = {item.id or 0: item for item in items}
+        held = await uow.holdings.for_items(list(unique))
+        asking = [i for i, found in held.items() if any(h.ask is not None for h in found)]
+        markets = await uow.marketplaces.for_items(asking) if asking else {}
+        sent = 0
+        for item_id, item in unique.items():
+            if held[item_id]:
+                sent += await self._evaluate(
+                    uow, item, held[item_id], markets.get(item_id, []), now
+                )
+        return sent
+
+    async def _evaluate(
+        self,
+        uow: UnitOfWork,
+        item: MarketItem,
+        held: list[Holding],
+        markets: list[MarketplaceData],
+        now: datetime,
+    ) -> int:
         sent = 0
         stats = None
         if item.price is not None and any(h.alert_percent for h in held):
@@ -43,7 +69,7 @@ class HoldingAlerts:
             changed, moved = holding, 0
             if stats is not None:
                 changed, moved = await self._deviation(uow, holding, item, stats, now)
-            changed, repriced = await self._reprice(uow, changed, item, now)
+            changed, repriced = await self._reprice(uow, changed, item, markets, now)
             if changed is not holding:
                 await uow.holdings.update(changed)
             sent += moved + repriced
@@ -84,12 +110,16 @@ class HoldingAlerts:
         return replace(holding, alert_armed=False, last_alert_at=now), int(added)
 
     async def _reprice(
-        self, uow: UnitOfWork, holding: Holding, item: MarketItem, now: datetime
+        self,
+        uow: UnitOfWork,
+        holding: Holding,
+        item: MarketItem,
+        markets: list[MarketplaceData],
+        now: datetime,
     ) -> tuple[Holding, int]:
         """The holding as the rule leaves it, and the alerts it wrote (0 or 1)."""
         if holding.ask is None or holding.ask_platform is None:
             return holding, 0
-        markets = await uow.marketplaces.for_item(item.id or 0)
         market = next((m for m in markets if m.platform == holding.ask_platform), None)
         lowest = market.lowest_ask if market is not None else None
         if lowest is None or lowest.currency != holding.ask.currency or lowest.amount <= 0:

@@ -139,7 +139,8 @@ class MarketRefresher:
         """Items followed on a marketplace API (/holdings market): the API's lowest ask and
         highest bid for them, then the holders' repricing alerts."""
         async with self._uow() as uow:
-            followed = {i.id or 0: await uow.marketplaces.for_item(i.id or 0) for i in items}
+            followed = await uow.marketplaces.for_items([i.id or 0 for i in items])
+        answered: list[tuple[MarketItem, MarketplaceData]] = []
         for item in items:
             for known in followed[item.id or 0]:
                 source = self._marketplaces.get(known.platform)
@@ -152,13 +153,16 @@ class MarketRefresher:
                     key = f"{known.platform}:{reason}"
                     report.failures[key] = report.failures.get(key, 0) + 1
                     continue
-                if data is None:
-                    continue
-                now = self._clock.now()
-                async with self._uow() as uow:
-                    await uow.marketplaces.put(item.id or 0, data)
-                    report.alerts += await self._alerts.evaluate(uow, item, now)
-                    await uow.commit()
+                if data is not None:
+                    answered.append((item, data))
+        if not answered:
+            return
+        async with self._uow() as uow:
+            for item, data in answered:
+                await uow.marketplaces.put(item.id or 0, data)
+            changed = [item for item, _ in answered]
+            report.alerts += await self._alerts.evaluate_many(uow, changed, self._clock.now())
+            await uow.commit()
 
     async def _refresh_cards(
         self, source_name: str, items: list[MarketItem], report: RefreshReport
@@ -176,10 +180,13 @@ class MarketRefresher:
             return
         now = self._clock.now()
         async with self._uow() as uow:
+            priced: list[MarketItem] = []
             for item in items:
                 matching = _for_finish(quotes.get(item.source_id or "", []), item.finish)
                 prices = [_observed(item, quote, now) for quote in matching]
-                await self._record(uow, item, prices, now, self._config.card_refresh, report)
+                every = self._config.card_refresh
+                priced += await self._record(uow, item, prices, now, every, report)
+            report.alerts += await self._alerts.evaluate_many(uow, priced, now)
             await uow.commit()
 
     async def _refresh_pages(self, items: list[MarketItem], report: RefreshReport) -> None:
@@ -188,6 +195,7 @@ class MarketRefresher:
         now = self._clock.now()
         async with self._uow() as uow:
             products = await uow.products.get_many([i.product_id for i in items if i.product_id])
+            priced: list[MarketItem] = []
             for item in items:
                 product = products.get(item.product_id or 0)
                 prices: list[MarketPrice] = []
@@ -200,7 +208,11 @@ class MarketRefresher:
                             MarketPrice(item.id or 0, "page", host, "ask", product.money, read_at)
                         )
                         await self._listing(uow, item, host, product.url, product.money, read_at)
-                await self._record(uow, item, prices, now, self._config.page_refresh, report)
+                priced += await self._record(
+                    uow, item, prices, now, self._config.page_refresh, report
+                )
+            # After the listings: the repricing alerts compare with their new asks.
+            report.alerts += await self._alerts.evaluate_many(uow, priced, now)
             await uow.commit()
 
     async def _listing(
@@ -222,7 +234,9 @@ class MarketRefresher:
         now: datetime,
         every: timedelta,
         report: RefreshReport,
-    ) -> None:
+    ) -> list[MarketItem]:
+        """Stores the prices and the item's next refresh; the item as refreshed when it has
+        new prices (its holdings are then evaluated, all the batch's at once)."""
         report.items += 1
         for price in prices:
             await uow.market_prices.add(price)
@@ -236,8 +250,7 @@ class MarketRefresher:
             price=prices[0] if prices else item.price,
         )
         await uow.items.update(refreshed)
-        if prices:
-            report.alerts += await self._alerts.evaluate(uow, refreshed, now)
+        return [refreshed] if prices else []
 
     async def _postpone(self, items: list[MarketItem], reason: str, report: RefreshReport) -> None:
         report.failures[reason] = report.failures.get(reason, 0) + len(items)

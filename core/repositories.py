@@ -268,4 +268,8 @@ class MarketplaceRepository(abc.ABC):
     async def put(self, item_id: int, data: MarketplaceData) -> None: ...
 
     @abc.abstractmethod
-    async def for_item(self, item_id: int) -> list[MarketplaceData]: ...
+    async def for_items(self, item_ids: Sequence[int]) -> dict[int, list[MarketplaceData]]:
+        """Each item's marketplaces by platform (every id present, maybe with none)."""
+
+    async def for_item(self, item_id: int) -> list[MarketplaceData]:
+        return (await self.for_items([item_id]))[item_id]

@@ -497,10 +497,10 @@ def _marketplace_upsert(insert: Callable[[Table], Any]) -> Any:
 
 
 _PUT_MARKETPLACE = PerDialect(_marketplace_upsert)
-_MARKETPLACES_OF_ITEM = (
+_MARKETPLACES_OF_ITEMS = (
     select(marketplace_data)
-    .where(marketplace_data.c.item_id == bindparam("item_id"))
-    .order_by(marketplace_data.c.platform)
+    .where(marketplace_data.c.item_id.in_(bindparam("ids", expanding=True)))
+    .order_by(marketplace_data.c.item_id, marketplace_data.c.platform)
 )
 
 
@@ -527,19 +527,23 @@ class SqlMarketplaceRepository(SqlRepository, MarketplaceRepository):
         }
         await self._execute(_PUT_MARKETPLACE[self._dialect], values)
 
-    async def for_item(self, item_id: int) -> list[MarketplaceData]:
-        rows = await self._execute(_MARKETPLACES_OF_ITEM, {"item_id": item_id})
-        return [
-            MarketplaceData(
-                platform=row.platform,
-                item_ref=row.item_ref,
-                lowest_ask=_money_or_none(row.lowest_ask, row.currency),
-                highest_bid=_money_or_none(row.highest_bid, row.currency),
-                last_sale=_money_or_none(row.last_sale, row.currency),
-                sales_30d=row.sales_30d,
-                volatility=row.volatility,
-                as_of=row.as_of,
-                currency=row.currency,
-            )
-            for row in rows
-        ]
+    async def for_items(self, item_ids: Sequence[int]) -> dict[int, list[MarketplaceData]]:
+        found: dict[int, list[MarketplaceData]] = {item_id: [] for item_id in item_ids}
+        if found:
+            for row in await self._execute(_MARKETPLACES_OF_ITEMS, {"ids": list(found)}):
+                found[row.item_id].append(_marketplace(row))
+        return found
+
+
+def _marketplace(row: Row[Any]) -> MarketplaceData:
+    return MarketplaceData(
+        platform=row.platform,
+        item_ref=row.item_ref,
+        lowest_ask=_money_or_none(row.lowest_ask, row.currency),
+        highest_bid=_money_or_none(row.highest_bid, row.currency),
+        last_sale=_money_or_none(row.last_sale, row.currency),
+        sales_30d=row.sales_30d,
+        volatility=row.volatility,
+        as_of=row.as_of,
+        currency=row.currency,
+    )

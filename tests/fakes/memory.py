@@ -599,9 +599,12 @@ class MemoryMarketplaceRepository(_MemoryRepository, MarketplaceRepository):
         stored = replace(data, currency=data.amounts_currency)
         self._uow.t_marketplaces.put((item_id, data.platform), _stored(stored))
 
-    async def for_item(self, item_id: int) -> list[MarketplaceData]:
-        rows = [d for (i, _), d in self._uow.rows_of(self._uow.t_marketplaces) if i == item_id]
-        return sorted(rows, key=lambda d: d.platform)
+    async def for_items(self, item_ids: Sequence[int]) -> dict[int, list[MarketplaceData]]:
+        found: dict[int, list[MarketplaceData]] = {item_id: [] for item_id in item_ids}
+        for (item_id, _), data in sorted(self._uow.rows_of(self._uow.t_marketplaces)):
+            if item_id in found:
+                found[item_id].append(data)
+        return found
 
 
 class MemoryUnitOfWork(UnitOfWork):

@@ -2029,6 +2029,34 @@ async def test_marketplaces_are_one_row_per_item_and_platform(backend: Backend) 
     assert (others.lowest_ask, others.currency) == (Money(Decimal("10.00"), "USD"), "USD")
 
 
+async def test_marketplaces_for_items_are_every_asked_item_by_platform(backend: Backend) -> None:
+    sneaker = await store_item(backend, a_card("sneaker"))
+    other = await store_item(backend, a_card("other"))
+    quiet = await store_item(backend, a_card("quiet"))
+    unasked = await store_item(backend, a_card("unasked"))
+    stockx, goat = a_marketplace("stockx", "238.00"), a_marketplace("goat", "219.99", "EUR")
+
+    async def put_all(uow: UnitOfWork) -> None:
+        await uow.marketplaces.put(sneaker, stockx)
+        await uow.marketplaces.put(sneaker, goat)
+        await uow.marketplaces.put(other, a_marketplace("stockx", "10.00"))
+        await uow.marketplaces.put(unasked, a_marketplace("goat", "1.00"))
+
+    await committed(backend, put_all)
+    missing = sneaker + other + quiet + unasked + 1000
+    async with backend.factory() as uow:
+        found = await uow.marketplaces.for_items([other, sneaker, quiet, missing])
+        assert await uow.marketplaces.for_items([]) == {}
+        one = await uow.marketplaces.for_item(sneaker)
+    assert found == {
+        other: [read_back(a_marketplace("stockx", "10.00"))],
+        sneaker: [read_back(goat), read_back(stockx)],
+        quiet: [],
+        missing: [],
+    }
+    assert one == found[sneaker]
+
+
 async def test_a_marketplace_row_holds_one_currency_of_a_known_item(backend: Backend) -> None:
     item_id = await store_item(backend, a_card())
     mixed = a_marketplace(highest_bid=Money(Decimal("200"), "EUR"))
