@@ -62,11 +62,11 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, TypeVar
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes.loopback import LoopbackServer
 from tests.fakes.waiting import ChangeWaiter
 
 T = TypeVar("T")
@@ -1311,9 +1311,11 @@ def _payload_text(op: int, d: Any, *, seq: int | None = None, event: str | None 
 # ----- the server ---------------------------------------------------------------------------------
 
 
-class FakeDiscord(ChangeWaiter):
+class FakeDiscord(LoopbackServer, ChangeWaiter):
     """A Discord API and gateway for tests. Use `async with FakeDiscord() as discord_api:` and point
     discord.py at `api_base` and, through GET /gateway/bot, at `gateway_url`."""
+
+    shutdown_timeout = 2.0
 
     def __init__(
         self,
@@ -1374,9 +1376,7 @@ class FakeDiscord(ChangeWaiter):
         self._last_snowflake = 0
         self._increment = itertools.count()
         self._changed = asyncio.Event()
-        self._runner: web.AppRunner | None = None
         self._routes = self._build_routes()
-        self.port = 0
 
     # ----- lifecycle ---------------------------------------------------------------------------
 
@@ -1399,37 +1399,18 @@ class FakeDiscord(ChangeWaiter):
         """READY's resume_gateway_url: another path, so tests can tell a RESUME went there."""
         return f"ws://127.0.0.1:{self.port}/gateway/resume"
 
-    async def start(self) -> FakeDiscord:
+    def _app(self) -> web.Application:
         app = web.Application(client_max_size=4 * MAX_UPLOAD_BYTES)
         app.router.add_get("/gateway", self._gateway)
         app.router.add_get("/gateway/resume", self._gateway)
         app.router.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self._attachment)
         app.router.add_route("*", f"/api/v{API_VERSION}/{{tail:.*}}", self._rest)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-        return self
+        return app
 
-    async def stop(self) -> None:
+    async def _before_stop(self) -> None:
         self._gateway_open.set()  # let held connections through so they can close
         for connection in list(self._live):
             connection.close(1001, "Server shutting down.")
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeDiscord:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # ----- test helpers: the world outside the bot ---------------------------------------------
 

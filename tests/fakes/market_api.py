@@ -15,10 +15,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.loopback import LoopbackServer
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
 STOCKX_API_KEY = "fake-stockx-api-key"
@@ -100,7 +101,7 @@ def _words(text: str) -> list[str]:
     return text.casefold().split()
 
 
-class MarketApi:
+class MarketApi(LoopbackServer):
     """Base URLs: `url("scryfall")` stands for https://api.scryfall.com, `url("tcgdex")` for
     https://api.tcgdex.net/v2, `url("ygoprodeck")` for https://db.ygoprodeck.com/api/v7,
     `url("stockx")` for https://api.stockx.com/v2; `ecb_url` is the daily XML file.
@@ -128,12 +129,10 @@ class MarketApi:
         self.requests: list[SeenRequest] = []
         self._faults: dict[str, _Injected] = {}
         self._stopping = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
     # ----- life cycle -----------------------------------------------------------------------
 
-    async def start(self) -> MarketApi:
+    def _app(self) -> web.Application:
         app = web.Application()
         self._add(app, "GET", "/scryfall/cards/named", "scryfall.named", self._scryfall_named)
         self._add(app, "GET", "/scryfall/cards/search", "scryfall.search", self._scryfall_search)
@@ -152,29 +151,10 @@ class MarketApi:
             "stockx.market",
             self._stockx,
         )
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-        return self
+        return app
 
-    async def stop(self) -> None:
+    async def _before_stop(self) -> None:
         self._stopping.set()  # hanging handlers return now
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> MarketApi:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def url(self, api: str) -> str:
         return f"http://127.0.0.1:{self.port}/{api}"

@@ -10,12 +10,12 @@ import struct
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from tests.fakes.loopback import LoopbackServer
 from tests.fakes.waiting import ChangeWaiter
 
 DEFAULT_TOKEN = "987654321:AAFakeTelegramTokenForPricebotTests-xyz"
@@ -512,9 +512,11 @@ def _image_size(data: bytes) -> tuple[int, int] | None:
 # ----- the server ---------------------------------------------------------------------------------
 
 
-class FakeTelegram(ChangeWaiter):
+class FakeTelegram(LoopbackServer, ChangeWaiter):
     """A Bot API server for tests. Use `async with FakeTelegram() as telegram:` and point PTB at
     `telegram.base_url` / `telegram.base_file_url`."""
+
+    shutdown_timeout = 2.0
 
     def __init__(
         self,
@@ -558,8 +560,6 @@ class FakeTelegram(ChangeWaiter):
         self._poll_generation = 0
         self._changed = asyncio.Event()
         self._closing = False
-        self._runner: web.AppRunner | None = None
-        self.port = 0
         handlers: dict[str, Callable[[_Params], Awaitable[Any]]] = {
             "getMe": self._get_me,
             "logOut": self._true,
@@ -595,34 +595,15 @@ class FakeTelegram(ChangeWaiter):
     def base_file_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/file/bot"
 
-    async def start(self) -> FakeTelegram:
+    def _app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        # Long polls are woken on close, so a short shutdown timeout never cuts a real answer.
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-        return self
+        return app
 
-    async def stop(self) -> None:
+    async def _before_stop(self) -> None:
+        # Long polls are woken, so a short shutdown timeout never cuts a real answer.
         self._closing = True
         self._signal()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeTelegram:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # ----- test helpers: the world outside the bot ---------------------------------------------
 
