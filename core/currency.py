@@ -137,15 +137,24 @@ def is_currency(code: str) -> bool:
     return code in ISO_CODES
 
 
-def symbol_candidates(symbol: str) -> tuple[str, ...]:
-    """Every currency a symbol or code may stand for, the most likely first; () if none."""
+def symbol_choices(symbol: str) -> tuple[str, dict[str, str]] | None:
+    """The currency a symbol or code stands for by default, and the shop countries where it
+    stands for another ({} when it is never ambiguous); None when it is no currency."""
     token = symbol.strip()
-    if token.upper() in ISO_CODES and len(token) == 3:
-        return (token.upper(),)
+    if len(token) == 3 and token.upper() in ISO_CODES:
+        return token.upper(), {}
     if token in UNAMBIGUOUS_SYMBOLS:
-        return (UNAMBIGUOUS_SYMBOLS[token],)
+        return UNAMBIGUOUS_SYMBOLS[token], {}
     for form in (token, token.lower()):
         if form in AMBIGUOUS_SYMBOLS:
-            default, by_country = AMBIGUOUS_SYMBOLS[form]
-            return tuple(dict.fromkeys((default, *by_country.values())))
-    return ()
+            return AMBIGUOUS_SYMBOLS[form]
+    return None
+
+
+def symbol_candidates(symbol: str) -> tuple[str, ...]:
+    """Every currency a symbol or code may stand for, the most likely first; () if none."""
+    choices = symbol_choices(symbol)
+    if choices is None:
+        return ()
+    default, by_country = choices
+    return tuple(dict.fromkeys((default, *by_country.values())))

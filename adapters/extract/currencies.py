@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from core.currency import AMBIGUOUS_SYMBOLS, ISO_CODES, MINOR_UNITS, UNAMBIGUOUS_SYMBOLS
+from core.currency import ISO_CODES, MINOR_UNITS, symbol_choices
 
 # Currencies that really use three decimals; anywhere else "12.345" is a digit group.
 THREE_DECIMAL_CURRENCIES = frozenset(code for code, digits in MINOR_UNITS.items() if digits == 3)
@@ -166,26 +166,26 @@ def currency_of_country(url: str) -> str | None:
     return TLD_CURRENCY.get(country) if country else None
 
 
+# Currencies written "$" at home: on a shop in their country "$" means them, not USD.
+_OWN_DOLLARS = frozenset({"CAD", "AUD", "NZD", "MXN", "ARS", "CLP", "COP", "SGD"})
+
+
 def resolve_symbol(symbol: str, url: str | None) -> str | None:
     """ISO code for a currency symbol or code as written on a page, using the shop's country."""
-    token = symbol.strip()
-    upper = token.upper()
-    if len(upper) == 3 and upper.isalpha() and upper in ISO_CODES:
-        return upper
-    if token in UNAMBIGUOUS_SYMBOLS:
-        return UNAMBIGUOUS_SYMBOLS[token]
-    for form in (token, token.lower()):
-        if form in AMBIGUOUS_SYMBOLS:
-            default, by_country = AMBIGUOUS_SYMBOLS[form]
-            country = country_of(url) if url else None
-            if country and country in by_country:
-                return by_country[country]
-            # A "$" on a shop whose own currency is a dollar/peso elsewhere: trust the country.
-            local = currency_of_country(url) if url else None
-            if form == "$" and local in {"CAD", "AUD", "NZD", "MXN", "ARS", "CLP", "COP", "SGD"}:
-                return local
-            return default
-    return None
+    choices = symbol_choices(symbol)
+    if choices is None:
+        return None
+    default, by_country = choices
+    if not by_country or url is None:
+        return default
+    country = country_of(url)
+    if country and country in by_country:
+        return by_country[country]
+    # A "$" on a shop whose own currency is a dollar/peso elsewhere: trust the country.
+    local = currency_of_country(url)
+    if symbol.strip() == "$" and local in _OWN_DOLLARS:
+        return local
+    return default
 
 
 def normalise_code(value: object) -> str | None:
