@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
+from core.money import Money
+
 
 class PricebotError(Exception):
     """Base class; `user_message` is safe to show in a chat, `reason` is a short code that
@@ -181,9 +183,6 @@ class AmbiguousPrice(ExtractionError):
 
 def price_list(prices: Sequence[tuple[Decimal, str]]) -> str:
     """'€169.00, €1,200.00 and €540.00': amounts in their currency when it is known."""
-    # Imported here: errors must stay importable from everywhere, money included.
-    from core.money import Money
-
     shown = []
     for amount, currency in prices:
         try:

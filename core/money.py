@@ -15,7 +15,7 @@ MAX_AMOUNT = Decimal(10) ** 12
 # Prices that went through a float (29.990000000000002) are still the price they meant.
 _FLOAT_NOISE = Decimal("1e-6")
 # Unknown currency: allow the most decimals any common currency has (dinars: 3).
-_UNKNOWN_CURRENCY_DIGITS = 3
+_UNKNOWN_CURRENCY_UNIT = Decimal("0.001")
 
 
 def minor_unit(currency: str) -> Decimal:
@@ -31,8 +31,7 @@ def sane_amount(amount: object, currency: str | None) -> Decimal | None:
         return None
     if amount <= 0 or amount >= MAX_AMOUNT:
         return None
-    digits = minor_digits(currency) if currency else _UNKNOWN_CURRENCY_DIGITS
-    unit = Decimal(1).scaleb(-digits)
+    unit = minor_unit(currency) if currency else _UNKNOWN_CURRENCY_UNIT
     try:
         rounded = amount.quantize(unit, rounding=ROUND_HALF_UP)
     except InvalidOperation:
