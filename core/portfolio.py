@@ -86,16 +86,12 @@ class Holding:
 
 @dataclass(frozen=True, slots=True)
 class MarketStats:
-    """An item's market in one currency: the newest price, 7- and 30-day mean and median
-    over every observation from every source and listing, and volatility (stdev / mean)."""
+    """An item's market in one currency: the newest price, and the 30-day mean and number of
+    observations over every source and listing."""
 
     currency: str
     current: MarketPrice | None
-    mean_7d: Decimal | None = None
-    median_7d: Decimal | None = None
     mean_30d: Decimal | None = None
-    median_30d: Decimal | None = None
-    volatility_30d: Decimal | None = None
     observations_30d: int = 0
 
     @property
@@ -201,7 +197,3 @@ def _money(amount: Decimal, currency: str) -> Money:
 def to_minor(money: Money) -> int:
     """The amount in the currency's minor units, as an exact integer (SQL sums it)."""
     return int((money.amount / minor_unit(money.currency)).to_integral_value(ROUND_HALF_UP))
-
-
-def from_minor(amount: int | Decimal, currency: str) -> Decimal:
-    return Decimal(amount) * minor_unit(currency)

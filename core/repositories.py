@@ -220,8 +220,8 @@ class MarketPriceRepository(abc.ABC):
 
     @abc.abstractmethod
     async def stats(self, item_id: int, currency: str, now: datetime) -> MarketStats:
-        """The item's market in `currency`: newest price, 7/30-day mean and median and the
-        30-day volatility, over every source and listing."""
+        """The item's market in `currency`: newest price and the 30-day mean and count, over
+        every source and listing."""
 
 
 class HoldingRepository(abc.ABC):

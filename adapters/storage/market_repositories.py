@@ -4,11 +4,10 @@ marketplace rows."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Numeric as SqlNumeric
 from sqlalchemy import Row, Table, and_, bindparam, exists, func, insert, or_, select, true, update
 
 from adapters.storage.keys import item_key
@@ -21,7 +20,7 @@ from adapters.storage.tables import (
     portfolio_snapshots,
 )
 from core.market import MarketplaceData
-from core.market_stats import Window, mean, median, volatility
+from core.market_stats import MEAN_WINDOW, Window, mean
 from core.model import ChatAddress
 from core.money import Money
 from core.portfolio import Holding, ItemKind, MarketItem, MarketPrice, MarketStats, to_minor
@@ -215,29 +214,27 @@ _OF_ITEM = and_(
     market_prices.c.item_id == bindparam("item_id"),
     market_prices.c.currency == bindparam("currency"),
 )
-_CURRENT = (
-    select(market_prices)
+_RECENT = market_prices.alias("recent")
+# Sums of minor units are exact integers on both databases.
+_WINDOW = (
+    select(
+        func.count().label("window_count"),
+        func.coalesce(func.sum(_RECENT.c.amount_minor), 0).label("window_sum"),
+    )
+    .where(
+        _RECENT.c.item_id == bindparam("item_id"),
+        _RECENT.c.currency == bindparam("currency"),
+        _RECENT.c.observed_at >= bindparam("since"),
+    )
+    .subquery("window_sums")
+)
+# The newest price with the window's aggregates beside it: one indexed query per item.
+_STATS = (
+    select(market_prices, _WINDOW.c.window_count, _WINDOW.c.window_sum)
+    .select_from(market_prices.join(_WINDOW, true()))
     .where(_OF_ITEM)
     .order_by(market_prices.c.observed_at.desc(), market_prices.c.id.desc())
     .limit(1)
-)
-_IN_WINDOW = and_(_OF_ITEM, market_prices.c.observed_at >= bindparam("since"))
-# Sums of minor units are exact integers on both databases; squares are summed as NUMERIC
-# (PostgreSQL, exact) or REAL (SQLite), which is plenty for a ratio like volatility.
-_AGGREGATE = select(
-    func.count(),
-    func.coalesce(func.sum(market_prices.c.amount_minor), 0),
-    func.coalesce(
-        func.sum(market_prices.c.amount_minor.cast(SqlNumeric()) * market_prices.c.amount_minor),
-        0,
-    ),
-).where(_IN_WINDOW)
-_MIDDLE = (
-    select(market_prices.c.amount_minor)
-    .where(_IN_WINDOW)
-    .order_by(market_prices.c.amount_minor)
-    .limit(2)
-    .offset(bindparam("skip"))
 )
 
 
@@ -256,28 +253,17 @@ class SqlMarketPriceRepository(SqlRepository, MarketPriceRepository):
         await self._execute(_ADD_PRICE, values)
 
     async def stats(self, item_id: int, currency: str, now: datetime) -> MarketStats:
-        key = {"item_id": item_id, "currency": currency}
-        row = (await self._execute(_CURRENT, key)).first()
-        windows = {days: await self._window(key, now - timedelta(days=days)) for days in (7, 30)}
+        params = {"item_id": item_id, "currency": currency, "since": now - MEAN_WINDOW}
+        row = (await self._execute(_STATS, params)).first()
+        if row is None:  # no price in this currency: none in the window either
+            return MarketStats(currency, None)
+        window = Window(int(row.window_count), int(row.window_sum))
         return MarketStats(
             currency=currency,
-            current=None if row is None else _price(row),
-            mean_7d=mean(windows[7], currency),
-            median_7d=median(windows[7], currency),
-            mean_30d=mean(windows[30], currency),
-            median_30d=median(windows[30], currency),
-            volatility_30d=volatility(windows[30]),
-            observations_30d=windows[30].count,
+            current=_price(row),
+            mean_30d=mean(window, currency),
+            observations_30d=window.count,
         )
-
-    async def _window(self, key: dict[str, Any], since: datetime) -> Window:
-        params = {**key, "since": since}
-        count, total, squares = (await self._execute(_AGGREGATE, params)).one()
-        middle: tuple[int, ...] = ()
-        if count:
-            skip = {**params, "skip": (count - 1) // 2}
-            middle = tuple(int(v) for v in (await self._execute(_MIDDLE, skip)).scalars())
-        return Window(int(count), int(total), Decimal(str(squares)), middle)
 
 
 # ----- holdings -------------------------------------------------------------------------

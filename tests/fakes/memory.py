@@ -6,12 +6,12 @@ import copy
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from core.market import MarketplaceData
-from core.market_stats import Window, mean, median, volatility
+from core.market_stats import MEAN_WINDOW, Window, mean
 from core.model import (
     ChatAddress,
     OutboxMessage,
@@ -517,27 +517,13 @@ class MemoryMarketPriceRepository(_MemoryRepository, MarketPriceRepository):
     async def stats(self, item_id: int, currency: str, now: datetime) -> MarketStats:
         prices = [p for p in self._ordered(item_id) if p.price.currency == currency]
         prices.sort(key=lambda p: p.observed_at)
-        windows = {days: self._window(prices, now - timedelta(days=days)) for days in (7, 30)}
+        recent = [to_minor(p.price) for p in prices if p.observed_at >= now - MEAN_WINDOW]
+        window = Window(len(recent), sum(recent))
         return MarketStats(
             currency=currency,
             current=prices[-1] if prices else None,
-            mean_7d=mean(windows[7], currency),
-            median_7d=median(windows[7], currency),
-            mean_30d=mean(windows[30], currency),
-            median_30d=median(windows[30], currency),
-            volatility_30d=volatility(windows[30]),
-            observations_30d=windows[30].count,
-        )
-
-    @staticmethod
-    def _window(prices: list[MarketPrice], since: datetime) -> Window:
-        minor = sorted(to_minor(p.price) for p in prices if p.observed_at >= since)
-        skip = (len(minor) - 1) // 2
-        return Window(
-            len(minor),
-            sum(minor),
-            Decimal(sum(m * m for m in minor)),
-            tuple(minor[skip : skip + 2]),
+            mean_30d=mean(window, currency),
+            observations_30d=window.count,
         )
 
 

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from adapters.storage import inline_sqlite
@@ -1709,12 +1710,12 @@ async def test_market_price_stats_over_windows_and_currencies(backend: Backend) 
     await add_observations(
         backend,
         [
-            an_observation(item_id, 60 * day, "1.00"),  # outside both windows
+            an_observation(item_id, 60 * day, "1.00"),  # outside the window
             an_observation(item_id, 31 * day, "100.00"),  # outside the 30 days, by a day
             an_observation(item_id, 29 * day, "10.00"),
             an_observation(item_id, 20 * day, "12.50"),
             an_observation(item_id, 10 * day, "11.00", market="cardkingdom"),
-            an_observation(item_id, 7 * day, "14.00"),  # the 7-day window's first moment
+            an_observation(item_id, 7 * day, "14.00"),
             an_observation(item_id, 3 * day, "13.00", source="page", market="ebay.com"),
             an_observation(item_id, 1 * day, "15.50"),  # the newest dollar price
             an_observation(item_id, 40 * day, "7.00", "EUR", "cardmarket"),
@@ -1732,31 +1733,19 @@ async def test_market_price_stats_over_windows_and_currencies(backend: Backend) 
         gbp = await uow.market_prices.stats(item_id, "GBP", NOW)
         unknown = await uow.market_prices.stats(neighbour + item_id + 1000, "USD", NOW)
 
-    # Dollars over 30 days: 10.00 11.00 12.50 13.00 14.00 15.50 (six, sorted).
-    # Mean 76.00 / 6 = 12.666.. -> 12.67; median (12.50 + 13.00) / 2 = 12.75.
-    # In cents: sum of squares 9,825,000, so variance = 9,825,000 / 6 - (7,600 / 6)^2
-    # = 1,637,500 - 1,604,444.44 = 33,055.56; stdev 181.81; / mean 1,266.67 = 0.1435.
-    # The 7 days: 14.00 13.00 15.50 (three): mean 42.50 / 3 = 14.17, median 14.00.
+    # Dollars over 30 days: 10.00 11.00 12.50 13.00 14.00 15.50 (six).
+    # Mean 76.00 / 6 = 12.666.. -> 12.67.
     assert usd == MarketStats(
         currency="USD",
         current=an_observation(item_id, 1 * day, "15.50"),
-        mean_7d=Decimal("14.17"),
-        median_7d=Decimal("14.00"),
         mean_30d=Decimal("12.67"),
-        median_30d=Decimal("12.75"),
-        volatility_30d=Decimal("0.1435"),
         observations_30d=6,
     )
-    # Euros: 8.00 and 9.00 in both windows (the 40-day-old 7.00 in neither); stdev 0.50
-    # over mean 8.50 = 0.0588.
+    # Euros: 8.00 and 9.00 in the window (the 40-day-old 7.00 is not).
     assert eur == MarketStats(
         currency="EUR",
         current=an_observation(item_id, 2 * day, "9.00", "EUR", "cardmarket"),
-        mean_7d=Decimal("8.50"),
-        median_7d=Decimal("8.50"),
         mean_30d=Decimal("8.50"),
-        median_30d=Decimal("8.50"),
-        volatility_30d=Decimal("0.0588"),
         observations_30d=2,
     )
     # An old price is still the current one; it is in no window.
@@ -1764,7 +1753,7 @@ async def test_market_price_stats_over_windows_and_currencies(backend: Backend) 
         "JPY", an_observation(item_id, 90 * day, "1500", "JPY", "yuyutei"), observations_30d=0
     )
     assert gbp == MarketStats("GBP", None) and unknown == MarketStats("USD", None)
-    assert str(usd.mean_30d) == "12.67" and str(usd.volatility_30d) == "0.1435"
+    assert str(usd.mean_30d) == "12.67"
     assert usd.current is not None and usd.current.observed_at.tzinfo == UTC
 
 
@@ -1783,21 +1772,12 @@ async def test_market_price_stats_of_a_single_price_and_of_a_tie(backend: Backen
         usd = await uow.market_prices.stats(item_id, "USD", NOW)
         jpy = await uow.market_prices.stats(item_id, "JPY", NOW)
     assert usd.current == an_observation(item_id, timedelta(hours=2), "21.00", market="cardkingdom")
-    # Two prices: the median is their mean; stdev 0.50 over 20.50 = 0.0244.
-    assert (usd.mean_7d, usd.median_7d, usd.volatility_30d) == (
-        Decimal("20.50"),
-        Decimal("20.50"),
-        Decimal("0.0244"),
-    )
-    # One price: its own mean and median, and no volatility to speak of.
+    assert (usd.mean_30d, usd.observations_30d) == (Decimal("20.50"), 2)
+    # One price: its own mean.
     assert jpy == MarketStats(
         currency="JPY",
         current=an_observation(item_id, timedelta(hours=1), "5", "JPY", "yuyutei"),
-        mean_7d=Decimal("5"),
-        median_7d=Decimal("5"),
         mean_30d=Decimal("5"),
-        median_30d=Decimal("5"),
-        volatility_30d=None,
         observations_30d=1,
     )
 
@@ -1856,7 +1836,35 @@ async def test_market_stats_are_the_same_on_memory_sqlite_and_postgres(
     assert results["sqlite"] == results["memory"]
     assert results["postgresql"] == results["memory"]
     usd = dict(zip(MarketStats.__slots__, results["memory"][0], strict=True))
-    assert usd["observations_30d"] != "0" and usd["volatility_30d"] != "None"
+    assert usd["observations_30d"] != "0" and usd["mean_30d"] != "None"
+
+
+async def test_market_stats_are_one_query_per_item(
+    migrated_sqlite_url: str, clean_postgres_url: str
+) -> None:
+    """A refresh asks for an item's statistics every time its holders may be alerted."""
+    seen: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if "market_prices" in statement:
+            seen.append(statement)
+
+    for url in (migrated_sqlite_url, clean_postgres_url):
+        async with sql_backend(url) as sql:
+            item_id = await store_item(sql, a_card())
+            observed = [an_observation(item_id, timedelta(days=d), "10.00") for d in (1, 2, 40)]
+            await add_observations(sql, observed)
+            event.listen(Engine, "before_cursor_execute", count)
+            try:
+                async with sql.factory() as uow:
+                    found = await uow.market_prices.stats(item_id, "USD", NOW)
+                    none = await uow.market_prices.stats(item_id, "EUR", NOW)
+            finally:
+                event.remove(Engine, "before_cursor_execute", count)
+        assert (found.mean_30d, found.observations_30d) == (Decimal("10.00"), 2)
+        assert none == MarketStats("EUR", None)
+        assert len(seen) == 2, seen
+        seen.clear()
 
 
 async def test_holding_round_trips_every_field(backend: Backend) -> None:
