@@ -7,7 +7,6 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from core.holding_alerts import HoldingAlerts
 from core.market import (
@@ -19,7 +18,7 @@ from core.market import (
 )
 from core.model import ChatAddress
 from core.money import Money
-from core.portfolio import ItemKind, MarketItem, MarketPrice
+from core.portfolio import ItemKind, MarketItem, MarketPrice, totals, value_holding
 from core.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -38,6 +37,8 @@ MARKETPLACE_HOSTS = {
 # Quotes that are a market price (what the item sells for), as opposed to a low, a high
 # or a suggested ask: only these feed an item's statistics and valuation.
 MARKET_KINDS = frozenset({"market", "trend", "average", "last-sale"})
+# A snapshot values every holding at its item's last known price, however old.
+_CARRIED = timedelta.max
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +82,14 @@ class MarketRefresher:
         self._marketplaces = dict(marketplaces or {})
 
     async def run_once(self) -> RefreshReport:
-        """Refreshes every held item that is due."""
+        """Refreshes every held item that is due, then takes the day's snapshot of the
+        portfolios holding them (a command pricing one new item takes none)."""
         async with self._uow() as uow:
             due = await uow.items.due(self._clock.now(), self._config.batch)
-        return await self.refresh(due)
+        report = await self.refresh(due)
+        if due:
+            await self._snapshot([item.id or 0 for item in due])
+        return report
 
     async def refresh(self, due: Sequence[MarketItem]) -> RefreshReport:
         """Prices these items now (a card just added to a portfolio, or the due ones)."""
@@ -103,13 +108,12 @@ class MarketRefresher:
             await self._refresh_cards(source, items, report)
         if pages:
             await self._refresh_pages(pages, report)
-        if due:
-            await self._snapshot([item.id or 0 for item in due])
         return report
 
     async def _snapshot(self, item_ids: list[int]) -> None:
-        """Today's value of every portfolio holding these items, from the items' current
-        prices: a price a source failed to renew is carried, so the chart never dips."""
+        """Today's value of each portfolio holding these items, valued as /holdings values
+        it, once a day per chat (the first refresh of the day takes it). The items' current
+        prices are used: a price a source failed to renew is carried, so the chart never dips."""
         now = self._clock.now()
         day = now.replace(hour=0, minute=0, second=0, microsecond=0)
         async with self._uow() as uow:
@@ -119,18 +123,21 @@ class MarketRefresher:
                 for found in held.values()
                 for h in found
             }
-            for address in chats:
-                holdings = await uow.holdings.list_in_chat(address)
-                items = await uow.items.get_many(list({h.item_id for h in holdings}))
-                values: dict[str, Decimal] = {}
-                for holding in holdings:
-                    price = items[holding.item_id].price
-                    if price is not None:
-                        code = price.price.currency
-                        values[code] = values.get(code, Decimal(0)) + (
-                            price.price.amount * holding.quantity
-                        )
-                await uow.holdings.put_snapshot(address, day, values)
+            chats -= await uow.holdings.snapshotted(list(chats), day)
+            portfolios = {address: await uow.holdings.list_in_chat(address) for address in chats}
+            items = await uow.items.get_many(
+                list({h.item_id for found in portfolios.values() for h in found})
+            )
+            for address, holdings in portfolios.items():
+                valued = [
+                    value_holding(
+                        h, items[h.item_id], items[h.item_id].price, now=now, stale_after=_CARRIED
+                    )
+                    for h in holdings
+                    if h.item_id in items
+                ]
+                # Sums per currency only: the chart converts nothing.
+                await uow.holdings.put_snapshot(address, day, totals(valued, "", None).value)
             await uow.commit()
 
     async def _refresh_marketplaces(

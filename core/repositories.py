@@ -260,6 +260,12 @@ class HoldingRepository(abc.ABC):
     ) -> list[tuple[datetime, str, Decimal]]:
         """(day, currency, value) of the chat's snapshots since `since`, oldest first."""
 
+    @abc.abstractmethod
+    async def snapshotted(
+        self, addresses: Sequence[ChatAddress], day: datetime
+    ) -> set[ChatAddress]:
+        """Those of these chats (platform and chat id, no thread) with a snapshot on `day`."""
+
 
 class MarketplaceRepository(abc.ABC):
     """Each item's market on each marketplace (one row per item and platform)."""

@@ -412,6 +412,16 @@ _SNAPSHOTS = (
     )
     .order_by(portfolio_snapshots.c.day, portfolio_snapshots.c.currency)
 )
+# Chats by platform and chat id lists (the unique index's leading columns), then by pair.
+_SNAPSHOTTED = (
+    select(portfolio_snapshots.c.platform, portfolio_snapshots.c.chat_id)
+    .where(
+        portfolio_snapshots.c.platform.in_(bindparam("platforms", expanding=True)),
+        portfolio_snapshots.c.chat_id.in_(bindparam("chat_ids", expanding=True)),
+        portfolio_snapshots.c.day == bindparam("day"),
+    )
+    .distinct()
+)
 
 
 class SqlHoldingRepository(SqlRepository, HoldingRepository):
@@ -458,6 +468,20 @@ class SqlHoldingRepository(SqlRepository, HoldingRepository):
     ) -> list[tuple[datetime, str, Decimal]]:
         rows = await self._execute(_SNAPSHOTS, {**_chat(address), "since": since})
         return [(row.day, row.currency, row.value) for row in rows]
+
+    async def snapshotted(
+        self, addresses: Sequence[ChatAddress], day: datetime
+    ) -> set[ChatAddress]:
+        wanted = {(a.platform, a.chat_id) for a in addresses}
+        if not wanted:
+            return set()
+        params = {
+            "platforms": sorted({platform for platform, _ in wanted}),
+            "chat_ids": sorted({chat_id for _, chat_id in wanted}),
+            "day": day,
+        }
+        found = {(row.platform, row.chat_id) for row in await self._execute(_SNAPSHOTTED, params)}
+        return {ChatAddress(platform, chat_id) for platform, chat_id in wanted & found}
 
 
 # ----- marketplaces ---------------------------------------------------------------------

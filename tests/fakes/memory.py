@@ -573,6 +573,13 @@ class MemoryHoldingRepository(_MemoryRepository, HoldingRepository):
         ]
         return sorted(rows)
 
+    async def snapshotted(
+        self, addresses: Sequence[ChatAddress], day: datetime
+    ) -> set[ChatAddress]:
+        wanted, on = {(a.platform, a.chat_id) for a in addresses}, _utc(day)
+        done = {(p, chat) for (p, chat, d, _), _ in self._uow.t_snapshots.rows() if d == on}
+        return {ChatAddress(platform, chat) for platform, chat in wanted & done}
+
 
 class MemoryMarketplaceRepository(_MemoryRepository, MarketplaceRepository):
     async def put(self, item_id: int, data: MarketplaceData) -> None:

@@ -1989,6 +1989,38 @@ async def test_holdings_for_items_are_active_ones_of_every_chat(backend: Backend
     assert found[bolt][1].address == GROUP_ON_DISCORD
 
 
+async def test_portfolio_snapshots_are_one_value_per_chat_day_and_currency(
+    backend: Backend,
+) -> None:
+    today = NOW.replace(hour=0)
+    yesterday = today - timedelta(days=1)
+    cest = timezone(timedelta(hours=2))
+
+    async def put_all(uow: UnitOfWork) -> None:
+        await uow.holdings.put_snapshot(DM, yesterday, {"USD": Decimal("10.50")})
+        await uow.holdings.put_snapshot(DM, today, {"USD": Decimal("11"), "EUR": Decimal("3")})
+        await uow.holdings.put_snapshot(DM, today, {"USD": Decimal("12.25")})  # replaces USD
+        # The same chat id on another platform is another chat.
+        await uow.holdings.put_snapshot(GROUP_ON_DISCORD, yesterday, {"EUR": Decimal("1")})
+
+    await committed(backend, put_all)
+    async with backend.factory() as uow:
+        days = await uow.holdings.snapshots(DM, yesterday)
+        recent = await uow.holdings.snapshots(DM, today)
+        asked = [DM, GROUP, GROUP_TOPIC, GROUP_ON_DISCORD]
+        done_today = await uow.holdings.snapshotted(asked, today)
+        done_yesterday = await uow.holdings.snapshotted(asked, yesterday.astimezone(cest))
+        assert await uow.holdings.snapshotted([], today) == set()
+    assert days == [
+        (yesterday, "USD", Decimal("10.50")),
+        (today, "EUR", Decimal("3")),
+        (today, "USD", Decimal("12.25")),
+    ]
+    assert recent == days[1:] and days[0][0].tzinfo == UTC
+    assert done_today == {DM}
+    assert done_yesterday == {DM, ChatAddress("discord", "-100500")}
+
+
 async def test_a_holding_of_an_unknown_item_is_refused(backend: Backend) -> None:
     async with backend.factory() as uow:
         with pytest.raises(Exception, match=UNKNOWN_ITEM):

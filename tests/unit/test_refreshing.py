@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -12,7 +13,7 @@ from core.market import CardPrinting, MarketplaceData, MarketQuote
 from core.model import ChatAddress
 from core.money import Money
 from core.portfolio import Holding, ItemKind, MarketItem
-from core.refreshing import MarketRefresher
+from core.refreshing import MarketRefresher, RefreshConfig
 from tests.fakes.clock import FakeClock
 from tests.fakes.market import FakeCardSource, FakeMarketplace
 from tests.fakes.memory import (
@@ -120,3 +121,56 @@ async def test_a_refresh_evaluates_an_item_once_with_its_new_asks(
     stockx.markets["p-0"] = ("20.00", None, "EUR")
     clock.advance(days=1)
     assert (await refresher.run_once()).alerts == 3  # one per chat's holding, not repeated
+
+
+async def test_a_chat_is_snapshotted_once_a_day_and_not_from_a_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock, uow = FakeClock(), MemoryUnitOfWorkFactory()
+    source = await held_cards(uow, clock, 2)
+    hourly = RefreshConfig(card_refresh=timedelta(hours=1))
+    refresher = MarketRefresher(uow, {"tcgdex": source}, clock, HoldingAlerts(), hourly)
+    async with uow() as unit:
+        items = list((await unit.items.get_many([1, 2])).values())
+    listed: list[ChatAddress] = []
+    list_in_chat = MemoryHoldingRepository.list_in_chat
+
+    async def listing(self: MemoryHoldingRepository, address: ChatAddress) -> list[Holding]:
+        listed.append(address)
+        return await list_in_chat(self, address)
+
+    monkeypatch.setattr(MemoryHoldingRepository, "list_in_chat", listing)
+
+    await refresher.refresh(items)  # a command pricing items now: no snapshot
+    assert uow.store.snapshots == {} and listed == []
+    clock.advance(hours=1)
+    await refresher.run_once()
+    assert sorted(a.chat_id for a in listed) == [
+        "1",
+        "2",
+        "3",
+    ]  # 10:00: each chat's first snapshot of the day
+    for n in range(2):
+        source.prices[f"base1-{n}"] = [
+            MarketQuote(
+                "tcgdex",
+                "cardmarket",
+                f"base1-{n}",
+                "normal",
+                "trend",
+                Money(Decimal("30.00"), "EUR"),
+                clock.now(),
+            )
+        ]
+    clock.advance(hours=2)
+    assert (await refresher.run_once()).prices == 2  # repriced at 12:00, not snapshotted
+    assert len(listed) == 3
+    clock.advance(days=1)
+    await refresher.run_once()
+    async with uow() as unit:
+        days = await unit.holdings.snapshots(CHATS[0], clock.now() - timedelta(days=7))
+    today = clock.now().replace(hour=0)
+    assert days == [
+        (today - timedelta(days=1), "EUR", Decimal("40.00")),  # two cards at 20.00
+        (today, "EUR", Decimal("60.00")),
+    ]
