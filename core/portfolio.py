@@ -191,7 +191,7 @@ def _converted(
 
 
 def _money(amount: Decimal, currency: str) -> Money:
-    return Money(amount.quantize(minor_unit(currency), rounding=ROUND_HALF_UP), currency)
+    return Money(amount, currency).quantized()
 
 
 def to_minor(money: Money) -> int:

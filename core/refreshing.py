@@ -7,6 +7,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from core.holding_alerts import HoldingAlerts
 from core.market import (
@@ -281,5 +282,9 @@ def _observed(item: MarketItem, quote: MarketQuote, now: datetime) -> MarketPric
 
 
 def _host(url: str) -> str:
-    host = url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
+    """The shop a held page is on, as its market's platform name ("shop.example")."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        host = ""
     return host.removeprefix("www.")[:32] or "page"

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Row, Table, and_, bindparam, exists, func, insert, or_, select, true, update
 
 from adapters.storage.keys import item_key
-from adapters.storage.repositories import PerDialect, SqlRepository
+from adapters.storage.repositories import PerDialect, SqlRepository, chat_params
 from adapters.storage.tables import (
     holdings,
     market_items,
@@ -385,10 +385,6 @@ _ADD_HOLDING = insert(holdings).returning(holdings.c.id)
 _UPDATE_HOLDING = update(holdings).where(holdings.c.id == bindparam("row_id"))
 
 
-def _chat(address: ChatAddress) -> dict[str, Any]:
-    return {"platform": address.platform, "chat_id": address.chat_id}
-
-
 def _snapshot_upsert(insert: Callable[[Table], Any]) -> Any:
     statement = insert(portfolio_snapshots)
     key = [
@@ -442,11 +438,11 @@ class SqlHoldingRepository(SqlRepository, HoldingRepository):
         return None if row is None else _holding(row)
 
     async def list_in_chat(self, address: ChatAddress) -> list[Holding]:
-        params = _chat(address)
+        params = chat_params(address)
         return [_holding(row) for row in await self._execute(_HOLDINGS_IN_CHAT, params)]
 
     async def count_in_chat(self, address: ChatAddress) -> int:
-        return int((await self._execute(_COUNT_IN_CHAT, _chat(address))).scalar_one())
+        return int((await self._execute(_COUNT_IN_CHAT, chat_params(address))).scalar_one())
 
     async def for_items(self, item_ids: Sequence[int]) -> dict[int, list[Holding]]:
         found: dict[int, list[Holding]] = {item_id: [] for item_id in item_ids}
@@ -460,13 +456,13 @@ class SqlHoldingRepository(SqlRepository, HoldingRepository):
         self, address: ChatAddress, day: datetime, values: dict[str, Decimal]
     ) -> None:
         for currency, value in values.items():
-            row = {**_chat(address), "day": day, "currency": currency, "value": value}
+            row = {**chat_params(address), "day": day, "currency": currency, "value": value}
             await self._execute(_PUT_SNAPSHOT[self._dialect], row)
 
     async def snapshots(
         self, address: ChatAddress, since: datetime
     ) -> list[tuple[datetime, str, Decimal]]:
-        rows = await self._execute(_SNAPSHOTS, {**_chat(address), "since": since})
+        rows = await self._execute(_SNAPSHOTS, {**chat_params(address), "since": since})
         return [(row.day, row.currency, row.value) for row in rows]
 
     async def snapshotted(

@@ -464,7 +464,7 @@ _PAUSE_CHAT = (
 )
 
 
-def _chat_params(address: ChatAddress) -> dict[str, Any]:
+def chat_params(address: ChatAddress) -> dict[str, Any]:
     return {"platform": address.platform, "chat_id": address.chat_id}
 
 
@@ -481,14 +481,14 @@ class SqlWatchRepository(SqlRepository, WatchRepository):
         await self._execute(_UPDATE_WATCH, {"row_id": watch.id, **_watch_values(watch)})
 
     async def get_in_chat(self, address: ChatAddress, watch_id: int) -> Watch | None:
-        found = await self._list(_WATCH_IN_CHAT, {**_chat_params(address), "watch_id": watch_id})
+        found = await self._list(_WATCH_IN_CHAT, {**chat_params(address), "watch_id": watch_id})
         return found[0] if found else None
 
     async def list_in_chat(self, address: ChatAddress) -> list[Watch]:
-        return await self._list(_IN_CHAT, _chat_params(address))
+        return await self._list(_IN_CHAT, chat_params(address))
 
     async def find_in_chat(self, address: ChatAddress, url: str) -> Watch | None:
-        found = await self._list(_WATCH_OF_URL_IN_CHAT, {**_chat_params(address), "url": url})
+        found = await self._list(_WATCH_OF_URL_IN_CHAT, {**chat_params(address), "url": url})
         return found[0] if found else None
 
     async def count_owned(self, owner: str) -> int:
@@ -760,12 +760,12 @@ class SqlOfferRepository(SqlRepository, OfferRepository):
         self, token: str, owner: str, address: ChatAddress, payload: str, at: datetime
     ) -> None:
         values = {"token": token, "owner": owner, "payload": payload, "created_at": at}
-        await self._execute(_ADD_OFFER, {**values, **_chat_params(address)})
+        await self._execute(_ADD_OFFER, {**values, **chat_params(address)})
 
     async def take(
         self, token: str, owner: str, address: ChatAddress, since: datetime
     ) -> str | None:
-        params = {"token": token, "owner": owner, "since": since, **_chat_params(address)}
+        params = {"token": token, "owner": owner, "since": since, **chat_params(address)}
         url = (await self._execute(_TAKE_OFFER, params)).scalar_one_or_none()
         # Offers nobody pressed are forgotten here rather than by a job of their own.
         await self._execute(_FORGET_OLD_OFFERS, {"since": since})

@@ -13,7 +13,7 @@ from core.market import CardPrinting, MarketplaceData, MarketQuote
 from core.model import ChatAddress
 from core.money import Money
 from core.portfolio import Holding, ItemKind, MarketItem
-from core.refreshing import MarketRefresher, RefreshConfig
+from core.refreshing import MarketRefresher, RefreshConfig, _host
 from tests.fakes.clock import FakeClock
 from tests.fakes.market import FakeCardSource, FakeMarketplace
 from tests.fakes.memory import (
@@ -174,3 +174,15 @@ async def test_a_chat_is_snapshotted_once_a_day_and_not_from_a_command(
         (today - timedelta(days=1), "EUR", Decimal("40.00")),  # two cards at 20.00
         (today, "EUR", Decimal("60.00")),
     ]
+
+
+@pytest.mark.parametrize(
+    ("url", "platform"),
+    [
+        ("https://www.Shop.example/p/1", "shop.example"),
+        ("https://seller@shop.example:8443/p/1", "shop.example"),
+        ("https://[::1", "page"),
+    ],
+)
+def test_a_held_pages_market_is_named_after_its_shop(url: str, platform: str) -> None:
+    assert _host(url) == platform
